@@ -1,0 +1,189 @@
+"""Training loop for the unified model: a plain PyTorch loop that also runs under torchrun.
+
+Seeded; early stopping on the validation stage only (test is never read here);
+resumable from `<out>/train_state.pt`; DDP with gloo on CPU and nccl on GPU when
+WORLD_SIZE > 1. Rank 0 evaluates and decides when to stop; the others follow.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from hearth.eval.evaluate import evaluate
+from hearth.eval.split import Split
+from hearth.model.scorer import ModelScorer
+from hearth.model.sequences import SequenceBatcher, UserRows
+from hearth.model.unified import ModelConfig, UnifiedModel
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    eval_every: int = 1
+    patience: int = 5  # evaluations without improvement before stopping
+    max_minutes: float = 30.0  # wall-clock budget for training + validation
+    all_windows: bool = True
+    bf16: bool = True  # autocast matmuls to bfloat16 (AMX on recent Xeons, tensor cores on GPU)
+    metric: str = "ndcg@10"
+    tasks: list[str] = field(default_factory=lambda: ["items"])  # early stopping averages these
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    model: UnifiedModel
+    best_epoch: int
+    best_valid: dict[str, dict[str, float]]
+    history: list[dict]
+    train_seconds: float
+    events_per_second: float
+    epochs_run: int
+
+
+def distributed_context() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); joins the process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_batches(windows: list[np.ndarray], batch_size: int, rng: np.random.Generator) -> list[list[np.ndarray]]:
+    """Shuffle, then sort by length inside chunks of 32 batches so padding stays small."""
+    order = rng.permutation(len(windows))
+    chunk = batch_size * 32
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: len(windows[i]))
+        batches += [[windows[i] for i in part[b:b + batch_size]] for b in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def validate(model: UnifiedModel, split: Split, batcher: SequenceBatcher, tasks: list[str],
+             seed: int) -> dict[str, dict[str, float]]:
+    scorer = ModelScorer(model, split, batcher, seed=seed)
+    return {task: evaluate(scorer, split, task, "valid", ks=(10, 50)) for task in tasks}
+
+
+def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path | None = None,
+          resume: bool = False) -> TrainResult:
+    """Fit on the split's TRAIN rows, pick the epoch by validation `cfg.metric`."""
+    rank, world, device = distributed_context()
+    seed_everything(cfg.seed)
+    model = UnifiedModel(model_cfg).to(device)
+    ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    batcher = SequenceBatcher(split.log, model_cfg.max_len, model_cfg.horizon)
+    train_rows = UserRows.from_log(split.log, split.known("valid"))
+    users = np.arange(split.log.n_users)
+
+    start_epoch, best, best_epoch, bad, history = 0, -math.inf, -1, 0, []
+    best_state: dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    best_valid: dict[str, dict[str, float]] = {}
+    train_seconds, events_seen = 0.0, 0
+    state_path = out_dir / "train_state.pt" if out_dir else None
+    if resume and state_path and state_path.exists():
+        st = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        start_epoch, best, best_epoch, bad = st["epoch"] + 1, st["best"], st["best_epoch"], st["bad"]
+        history, best_state, best_valid = st["history"], st["best_state"], st["best_valid"]
+        train_seconds, events_seen = st["train_seconds"], st["events_seen"]
+
+    wall_start = time.monotonic() - train_seconds
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs):
+        rng = np.random.default_rng((cfg.seed, epoch))
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        windows = batcher.training_windows(train_rows, users, rng, cfg.all_windows)
+        batches = make_batches(windows, cfg.batch_size, rng)
+        batches = batches[: len(batches) // world * world][rank::world]  # same count on every rank
+        model.train()
+        t0 = time.monotonic()
+        losses: list[float] = []
+        bar = tqdm(batches, desc=f"epoch {epoch}", disable=not cfg.progress or rank != 0, leave=False)
+        for wins in bar:
+            batch = {k: v.to(device) for k, v in batcher.training_batch(wins, rng).items()}
+            with amp:
+                loss, _ = ddp(batch)  # forward = loss; through DDP when distributed
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            events_seen += int((batch["next_targets"] != 0).sum()) * world
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        train_seconds += time.monotonic() - t0
+        record = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
+                  "train_seconds": round(train_seconds, 2)}
+        stop = False
+        if (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
+            if rank == 0:
+                model.eval()
+                with torch.no_grad(), amp:
+                    valid = validate(model, split, batcher, cfg.tasks, cfg.seed)
+                value = float(np.mean([valid[t][cfg.metric] for t in cfg.tasks]))
+                record["valid"] = valid
+                if value > best:
+                    best, best_epoch, bad, best_valid = value, epoch, 0, valid
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad += 1
+                out_of_time = time.monotonic() - wall_start > cfg.max_minutes * 60
+                stop = bad >= cfg.patience or out_of_time
+                if cfg.progress:
+                    tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f} valid {cfg.metric} {value:.4f}"
+                               f" (best {best:.4f} @ {best_epoch}){' time budget reached' if out_of_time else ''}")
+            history.append(record)
+            if rank == 0 and state_path:
+                state_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = state_path.with_suffix(".tmp")
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                            "best": best, "best_epoch": best_epoch, "bad": bad, "history": history,
+                            "best_state": best_state, "best_valid": best_valid,
+                            "train_seconds": train_seconds, "events_seen": events_seen}, tmp)
+                tmp.replace(state_path)  # never a half-written checkpoint
+            if world > 1:
+                flag = torch.tensor([int(stop)], device=device)
+                dist.broadcast(flag, src=0)
+                stop = bool(flag.item())
+        else:
+            history.append(record)
+        if stop:
+            break
+
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model=model, best_epoch=best_epoch, best_valid=best_valid, history=history,
+                       train_seconds=train_seconds, events_per_second=events_seen / max(train_seconds, 1e-9),
+                       epochs_run=epoch + 1)
+
+
+def config_dict(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
+    return {"model": model_cfg.to_dict(), "train": asdict(cfg)}

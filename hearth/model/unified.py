@@ -1,0 +1,205 @@
+"""The unified model: one causal encoder over a user's mixed item/account event stream,
+several heads on the same user state.
+
+Read top to bottom: target representations -> tokens -> encoder -> heads -> losses.
+Targets live in one space: index 0 is padding, items are 1..n_items, accounts follow,
+and the last index stands for "a target the model has never seen" (scored from its
+side features: author and text embedding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hearth.events import ACCOUNT, ITEM, VERBS
+from hearth.model.blocks import HSTUBlock, SoftmaxBlock, init_weights, log_time_bucket
+from hearth.model.softmax_loss import softmax_cross_entropy
+
+N_GAP_BUCKETS = 48  # log-scale buckets of the gap to the previous event; 0 = unknown
+
+
+@dataclass
+class ModelConfig:
+    n_items: int
+    n_accounts: int
+    d: int = 64
+    n_layers: int = 2
+    n_heads: int = 1
+    max_len: int = 200
+    dropout: float = 0.2
+    block: str = "hstu"  # "hstu" (the unified model) or "softmax" (SASRec's block: the baseline)
+    time_bias: bool = True  # HSTU relative time bias (needs timestamps; harmless without)
+    text_dim: int = 0  # width of precomputed text embeddings of items (0: none)
+    use_authors: bool = False  # add the author's account embedding to an item's representation
+    normalize: bool = False  # cosine similarity / temperature instead of a plain dot product
+    temperature: float = 0.05
+    full_softmax_max: int = 20_000  # catalogues larger than this train with sampled softmax
+    n_negatives: int = 1024
+    horizon: int = 16  # the long-horizon head predicts an event within the next `horizon` events
+    loss_weights: dict[str, float] = field(
+        default_factory=lambda: {"item": 1.0, "account": 1.0, "verb": 0.1, "horizon": 0.2})
+
+    @property
+    def n_targets(self) -> int:
+        return self.n_items + self.n_accounts + 2  # padding + items + accounts + unknown
+
+    @property
+    def unknown_target(self) -> int:
+        return self.n_items + self.n_accounts + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class UnifiedModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d
+        self.target_emb = nn.Embedding(cfg.n_targets, d, padding_idx=0)
+        self.kind_emb = nn.Embedding(2, d)
+        self.verb_emb = nn.Embedding(len(VERBS), d)
+        self.gap_emb = nn.Embedding(N_GAP_BUCKETS, d)
+        self.pos_emb = nn.Embedding(cfg.max_len, d) if cfg.block == "softmax" else None
+        self.text_proj = nn.Linear(cfg.text_dim, d, bias=False) if cfg.text_dim else None
+        self.author_proj = nn.Linear(d, d, bias=False) if cfg.use_authors else None
+        # Side features of known items; the app can pass them for unseen targets too.
+        self.register_buffer("item_author", torch.full((cfg.n_items,), -1, dtype=torch.long), persistent=True)
+        self.register_buffer("item_text", torch.zeros(cfg.n_items, max(cfg.text_dim, 1)), persistent=True)
+        block = HSTUBlock if cfg.block == "hstu" else SoftmaxBlock
+        kw = {"time_bias": cfg.time_bias} if cfg.block == "hstu" else {}
+        self.blocks = nn.ModuleList(block(d, cfg.n_heads, cfg.max_len, cfg.dropout, **kw) for _ in range(cfg.n_layers))
+        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.norm_out = nn.LayerNorm(d)
+        # Heads: each maps the user state to a query in target space (or to verb logits).
+        self.item_head = nn.Linear(d, d)
+        self.account_head = nn.Linear(d, d)
+        self.horizon_head = nn.Linear(d, d)
+        self.verb_state = nn.Linear(d, d)
+        self.verb_target = nn.Linear(d, d, bias=False)
+        self.verb_out = nn.Linear(d, len(VERBS))
+        self.apply(init_weights)
+        with torch.no_grad():
+            self.target_emb.weight[0].zero_()
+
+    # ---- target representations -------------------------------------------------
+    def kind_of(self, targets: torch.Tensor) -> torch.Tensor:
+        """ACCOUNT for account ids, ITEM otherwise (unknown targets are new items: posts)."""
+        return ((targets > self.cfg.n_items) & (targets != self.cfg.unknown_target)).long()
+
+    def represent(self, targets: torch.Tensor, author: torch.Tensor | None = None,
+                  text: torch.Tensor | None = None) -> torch.Tensor:
+        """Vectors of targets (any shape of global ids); side features override stored ones."""
+        cfg = self.cfg
+        rep = self.target_emb(targets) + self.kind_emb(self.kind_of(targets))
+        is_item = (targets >= 1) & (targets <= cfg.n_items)
+        item_idx = (targets - 1).clamp(0, max(cfg.n_items - 1, 0))
+        if self.author_proj is not None:
+            if author is None:
+                author = torch.where(is_item, self.item_author[item_idx], -1) if cfg.n_items else None
+            if author is not None:
+                acc = self.target_emb(torch.where(author >= 0, author + cfg.n_items + 1, 0))
+                rep = rep + self.author_proj(acc)
+        if self.text_proj is not None:
+            if text is None and cfg.n_items:
+                text = self.item_text[item_idx] * is_item[..., None]
+            if text is not None:
+                rep = rep + self.text_proj(text)
+        return rep
+
+    def catalogue(self, kind: int) -> torch.Tensor:
+        """Global ids of every target of a kind, in index order."""
+        if kind == ITEM:
+            return torch.arange(1, self.cfg.n_items + 1, device=self.target_emb.weight.device)
+        start = self.cfg.n_items + 1
+        return torch.arange(start, start + self.cfg.n_accounts, device=self.target_emb.weight.device)
+
+    # ---- encoder ---------------------------------------------------------------------
+    def encode(self, targets: torch.Tensor, verbs: torch.Tensor, ts: torch.Tensor,
+               author: torch.Tensor | None = None, text: torch.Tensor | None = None) -> torch.Tensor:
+        """Left-padded event sequences [B, L] (target 0 = padding; ts NaN = unknown) -> states [B, L, d]."""
+        B, L = targets.shape
+        valid = targets != 0
+        gap = ts - torch.cat([ts[:, :1], ts[:, :-1]], dim=1)
+        gap_bucket = torch.where(torch.isnan(gap), 0, 1 + log_time_bucket(torch.nan_to_num(gap), N_GAP_BUCKETS - 1))
+        x = self.represent(targets, author, text) + self.verb_emb(verbs) + self.gap_emb(gap_bucket)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(L, device=x.device) + self.cfg.max_len - L)
+        x = self.emb_dropout(x * valid[..., None])
+        causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
+        allowed = (causal[None] & valid[:, None, :]) | torch.eye(L, dtype=torch.bool, device=x.device)
+        allowed = allowed[:, None]  # [B, 1, L, L]
+        time_ts = ts if (self.cfg.block == "hstu" and self.cfg.time_bias and not torch.isnan(ts).all()) else None
+        for blk in self.blocks:
+            x = blk(x, allowed, time_ts)
+        return self.norm_out(x)
+
+    # ---- heads ---------------------------------------------------------------------------
+    def query(self, states: torch.Tensor, head: str) -> torch.Tensor:
+        q = {"item": self.item_head, "account": self.account_head, "horizon": self.horizon_head}[head](states)
+        return F.normalize(q, dim=-1) / self.cfg.temperature if self.cfg.normalize else q
+
+    def target_vectors(self, targets: torch.Tensor, **side) -> torch.Tensor:
+        rep = self.represent(targets, **side)
+        return F.normalize(rep, dim=-1) if self.cfg.normalize else rep
+
+    def scores(self, states: torch.Tensor, kind: int, head: str | None = None) -> torch.Tensor:
+        """Scores of every target of a kind for each state: [N, n_kind]."""
+        head = head or ("item" if kind == ITEM else "account")
+        return self.query(states, head) @ self.target_vectors(self.catalogue(kind)).T
+
+    def verb_logits(self, states: torch.Tensor, target_vectors: torch.Tensor) -> torch.Tensor:
+        """Logits over VERBS for (state, candidate target) pairs: p(like), p(reply), p(hide) ..."""
+        return self.verb_out(F.silu(self.verb_state(states) + self.verb_target(target_vectors)))
+
+    # ---- training loss --------------------------------------------------------------
+    def catalogue_loss(self, q: torch.Tensor, pos: torch.Tensor, kind: int) -> torch.Tensor:
+        """Cross-entropy of the true target among the kind's catalogue (full or sampled softmax)."""
+        cfg = self.cfg
+        offset = 1 if kind == ITEM else cfg.n_items + 1
+        n = cfg.n_items if kind == ITEM else cfg.n_accounts
+        if n <= cfg.full_softmax_max:
+            return softmax_cross_entropy(q, self.target_vectors(self.catalogue(kind)), pos - offset)
+        # Sampled softmax: shared uniform negatives (uniform needs no logQ correction),
+        # accidental hits of the positive masked out.
+        neg = torch.randint(offset, offset + n, (cfg.n_negatives,), device=q.device)
+        pos_logit = (q * self.target_vectors(pos)).sum(-1, keepdim=True)
+        neg_logit = q @ self.target_vectors(neg).T
+        neg_logit = neg_logit.masked_fill(neg[None, :] == pos[:, None], float("-inf"))
+        logits = torch.cat([pos_logit, neg_logit], dim=1).float()
+        return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.loss(batch)  # so DistributedDataParallel can wrap the training step
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted sum of the heads' losses on one batch from `sequences.make_batch`."""
+        w = self.cfg.loss_weights
+        states = self.encode(batch["targets"], batch["verbs"], batch["ts"])
+        total = states.sum() * 0.0  # keeps every parameter in the graph (DDP)
+        parts: dict[str, float] = {}
+        nxt = batch["next_targets"]
+        has_next = nxt != 0
+        next_kind = self.kind_of(nxt)
+        for name, kind in (("item", ITEM), ("account", ACCOUNT)):
+            sel = has_next & (next_kind == kind)
+            if w.get(name, 0) and sel.any():
+                term = self.catalogue_loss(self.query(states[sel], name), nxt[sel], kind)
+                total, parts[name] = total + w[name] * term, term.item()
+        if w.get("verb", 0) and has_next.any():
+            term = F.cross_entropy(self.verb_logits(states[has_next], self.target_vectors(nxt[has_next])).float(),
+                                   batch["next_verbs"][has_next])
+            total, parts["verb"] = total + w["verb"] * term, term.item()
+        fut = batch["future_targets"]
+        if w.get("horizon", 0):
+            for kind in (ITEM, ACCOUNT):
+                sel = (fut != 0) & (self.kind_of(fut) == kind)
+                if sel.any():
+                    term = self.catalogue_loss(self.query(states[sel], "horizon"), fut[sel], kind)
+                    total = total + w["horizon"] * term
+                    parts[f"horizon_{'item' if kind == ITEM else 'account'}"] = term.item()
+        return total, parts
