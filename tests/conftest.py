@@ -26,3 +26,11 @@ def data_dir() -> Path:
             pytest.fail(why)
         pytest.skip(why)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny test models run fastest on one thread; two fight over this machine's 2 cores."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -6,8 +6,17 @@ import numpy as np
 import torch
 
 from hearth.eval.split import TASK_KIND, Split
+from hearth.events import KINDS
 from hearth.model.sequences import SequenceBatcher, UserRows
 from hearth.model.unified import UnifiedModel
+
+
+def visible_rows(split: Split, stage: str, input_kinds: list[str] | None = None) -> np.ndarray:
+    """Rows a model may read at a stage, optionally only events on some target kinds."""
+    visible = split.known(stage)
+    if input_kinds is not None:
+        visible = visible & np.isin(split.log.kind, [KINDS.index(k) for k in input_kinds])
+    return visible
 
 
 class ModelScorer:
@@ -18,12 +27,13 @@ class ModelScorer:
     """
 
     def __init__(self, model: UnifiedModel, split: Split, batcher: SequenceBatcher, seed: int = 0,
-                 batch_size: int = 256, horizon_mix: float = 0.0):
+                 batch_size: int = 256, horizon_mix: float = 0.0, input_kinds: list[str] | None = None):
         self.model = model
         self.batcher = batcher
         self.seed = seed
         self.batch_size = batch_size
         self.horizon_mix = horizon_mix
+        self.input_kinds = input_kinds
         self._rows: dict[str, UserRows] = {}
         self._split_id = id(split)
 
@@ -31,7 +41,7 @@ class ModelScorer:
         if id(split) != self._split_id:
             raise ValueError("ModelScorer was built for another split")
         if stage not in self._rows:
-            self._rows[stage] = UserRows.from_log(split.log, split.known(stage))
+            self._rows[stage] = UserRows.from_log(split.log, visible_rows(split, stage, self.input_kinds))
         return self._rows[stage]
 
     @torch.no_grad()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hearth.events import ITEM, EventLog
+from hearth.events import ACCOUNT, ITEM, EventLog
 
 
 def global_targets(log: EventLog) -> np.ndarray:
@@ -61,6 +61,8 @@ class SequenceBatcher:
         self.horizon = horizon
         self.gid = global_targets(log)
         self.verb = log.verb.astype(np.int64)
+        self.kind = log.kind.astype(np.int8)
+        self.ordered = log.ordered
         finite = log.ts[~np.isnan(log.ts)]
         base = finite.min() if len(finite) else 0.0
         self.ts = (log.ts - base).astype(np.float32)  # float32 seconds since the first event
@@ -107,22 +109,52 @@ class SequenceBatcher:
                 ts[b, L - len(s):] = self.ts[s]
         return {"targets": torch.from_numpy(targets), "verbs": torch.from_numpy(verbs), "ts": torch.from_numpy(ts)}
 
+    def next_of_kind(self, w: np.ndarray, kind: int, rng: np.random.Generator) -> np.ndarray:
+        """For each input position of window w, the label of the head for `kind`: the next
+        row of that kind if it is ordered, else a random one of the unordered rows of that
+        kind still ahead (a set has no "next": every member not yet seen is right). 0 = none."""
+        n = len(w) - 1
+        ahead = w[1:]
+        is_kind = self.kind[ahead] == kind
+        out = np.zeros(n, dtype=np.int64)
+        if not is_kind.any():
+            return out
+        pos = np.arange(n)
+        # first row of this kind at or after each position (n = none)
+        first = np.where(is_kind, pos, n)
+        first = np.minimum.accumulate(first[::-1])[::-1]
+        has = first < n
+        first_c = np.minimum(first, n - 1)
+        ordered_next = has & self.ordered[ahead[first_c]]
+        out[ordered_next] = self.gid[ahead[first_c[ordered_next]]]
+        unordered = np.flatnonzero(is_kind & ~self.ordered[ahead])
+        need = has & ~ordered_next
+        if len(unordered) and need.any():
+            start = np.searchsorted(unordered, pos[need], side="left")  # unordered rows at >= position
+            count = len(unordered) - start
+            ok = count > 0
+            pick = start[ok] + (rng.random(ok.sum()) * count[ok]).astype(np.int64)
+            idx = np.flatnonzero(need)[ok]
+            out[idx] = self.gid[ahead[unordered[pick]]]
+        return out
+
     def training_batch(self, windows: list[np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """Inputs are each window but its last row; labels are the next row and one row
-        drawn from the next `horizon` rows (the long-horizon head's target)."""
+        """Inputs are each window but its last row. Labels: the next row (target and verb,
+        for the verb head), the next item and next account (see `next_of_kind`), and one
+        row drawn from the next `horizon` rows (the long-horizon head)."""
         batch = self.inputs([w[:-1] for w in windows])
         B, L = batch["targets"].shape
-        next_targets = np.zeros((B, L), dtype=np.int64)
-        next_verbs = np.zeros((B, L), dtype=np.int64)
-        future = np.zeros((B, L), dtype=np.int64)
+        labels = {k: np.zeros((B, L), dtype=np.int64) for k in
+                  ("next_targets", "next_verbs", "item_targets", "account_targets", "future_targets")}
         for b, w in enumerate(windows):
             n = len(w) - 1
             nxt = w[1:]
-            next_targets[b, L - n:] = self.gid[nxt]
-            next_verbs[b, L - n:] = self.verb[nxt]
+            labels["next_targets"][b, L - n:] = self.gid[nxt]
+            labels["next_verbs"][b, L - n:] = self.verb[nxt]
+            labels["item_targets"][b, L - n:] = self.next_of_kind(w, ITEM, rng)
+            labels["account_targets"][b, L - n:] = self.next_of_kind(w, ACCOUNT, rng)
             reach = np.minimum(self.horizon, n - np.arange(n))  # rows ahead still in the window
             pick = np.arange(n) + (rng.random(n) * reach).astype(np.int64)
-            future[b, L - n:] = self.gid[nxt[pick]]
-        batch.update(next_targets=torch.from_numpy(next_targets), next_verbs=torch.from_numpy(next_verbs),
-                     future_targets=torch.from_numpy(future))
+            labels["future_targets"][b, L - n:] = self.gid[nxt[pick]]
+        batch.update({k: torch.from_numpy(v) for k, v in labels.items()})
         return batch

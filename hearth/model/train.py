@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from hearth.eval.evaluate import evaluate
 from hearth.eval.split import Split
-from hearth.model.scorer import ModelScorer
+from hearth.model.scorer import ModelScorer, visible_rows
 from hearth.model.sequences import SequenceBatcher, UserRows
 from hearth.model.unified import ModelConfig, UnifiedModel
 
@@ -40,6 +40,7 @@ class TrainConfig:
     bf16: bool = True  # autocast matmuls to bfloat16 (AMX on recent Xeons, tensor cores on GPU)
     metric: str = "ndcg@10"
     tasks: list[str] = field(default_factory=lambda: ["items"])  # early stopping averages these
+    input_kinds: list[str] | None = None  # e.g. ["item"]: the model sees only those events (ablations)
     progress: bool = True
 
 
@@ -85,9 +86,9 @@ def make_batches(windows: list[np.ndarray], batch_size: int, rng: np.random.Gene
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def validate(model: UnifiedModel, split: Split, batcher: SequenceBatcher, tasks: list[str],
-             seed: int) -> dict[str, dict[str, float]]:
-    scorer = ModelScorer(model, split, batcher, seed=seed)
+def validate(model: UnifiedModel, split: Split, batcher: SequenceBatcher, cfg: TrainConfig) -> dict[str, dict[str, float]]:
+    scorer = ModelScorer(model, split, batcher, seed=cfg.seed, input_kinds=cfg.input_kinds)
+    tasks = cfg.tasks
     return {task: evaluate(scorer, split, task, "valid", ks=(10, 50)) for task in tasks}
 
 
@@ -100,7 +101,7 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
     ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     batcher = SequenceBatcher(split.log, model_cfg.max_len, model_cfg.horizon)
-    train_rows = UserRows.from_log(split.log, split.known("valid"))
+    train_rows = UserRows.from_log(split.log, visible_rows(split, "valid", cfg.input_kinds))
     users = np.arange(split.log.n_users)
 
     start_epoch, best, best_epoch, bad, history = 0, -math.inf, -1, 0, []
@@ -142,17 +143,17 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
         train_seconds += time.monotonic() - t0
         record = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
                   "train_seconds": round(train_seconds, 2)}
-        stop = False
+        stop = improved = False
         if (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
             if rank == 0:
                 model.eval()
                 with torch.no_grad(), amp:
-                    valid = validate(model, split, batcher, cfg.tasks, cfg.seed)
+                    valid = validate(model, split, batcher, cfg)
                 value = float(np.mean([valid[t][cfg.metric] for t in cfg.tasks]))
                 record["valid"] = valid
-                if value > best:
+                improved = value > best
+                if improved:
                     best, best_epoch, bad, best_valid = value, epoch, 0, valid
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     bad += 1
                 out_of_time = time.monotonic() - wall_start > cfg.max_minutes * 60
@@ -160,6 +161,12 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
                 if cfg.progress:
                     tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f} valid {cfg.metric} {value:.4f}"
                                f" (best {best:.4f} @ {best_epoch}){' time budget reached' if out_of_time else ''}")
+            if world > 1:  # rank 0 decides; every rank keeps its own (identical) best weights
+                flags = torch.tensor([int(improved), int(stop), best_epoch], device=device)
+                dist.broadcast(flags, src=0)
+                improved, stop, best_epoch = bool(flags[0]), bool(flags[1]), int(flags[2])
+            if improved:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             history.append(record)
             if rank == 0 and state_path:
                 state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,10 +176,6 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
                             "best_state": best_state, "best_valid": best_valid,
                             "train_seconds": train_seconds, "events_seen": events_seen}, tmp)
                 tmp.replace(state_path)  # never a half-written checkpoint
-            if world > 1:
-                flag = torch.tensor([int(stop)], device=device)
-                dist.broadcast(flag, src=0)
-                stop = bool(flag.item())
         else:
             history.append(record)
         if stop:

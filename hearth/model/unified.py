@@ -35,6 +35,7 @@ class ModelConfig:
     time_bias: bool = True  # HSTU relative time bias (needs timestamps; harmless without)
     text_dim: int = 0  # width of precomputed text embeddings of items (0: none)
     use_authors: bool = False  # add the author's account embedding to an item's representation
+    pooled_context: bool = True  # add the running mean of seen items and of seen accounts to the state
     normalize: bool = False  # cosine similarity / temperature instead of a plain dot product
     temperature: float = 0.05
     full_softmax_max: int = 20_000  # catalogues larger than this train with sampled softmax
@@ -75,6 +76,7 @@ class UnifiedModel(nn.Module):
         self.blocks = nn.ModuleList(block(d, cfg.n_heads, cfg.max_len, cfg.dropout, **kw) for _ in range(cfg.n_layers))
         self.emb_dropout = nn.Dropout(cfg.dropout)
         self.norm_out = nn.LayerNorm(d)
+        self.pool_proj = nn.Linear(2 * d, d) if cfg.pooled_context else None
         # Heads: each maps the user state to a query in target space (or to verb logits).
         self.item_head = nn.Linear(d, d)
         self.account_head = nn.Linear(d, d)
@@ -126,7 +128,8 @@ class UnifiedModel(nn.Module):
         valid = targets != 0
         gap = ts - torch.cat([ts[:, :1], ts[:, :-1]], dim=1)
         gap_bucket = torch.where(torch.isnan(gap), 0, 1 + log_time_bucket(torch.nan_to_num(gap), N_GAP_BUCKETS - 1))
-        x = self.represent(targets, author, text) + self.verb_emb(verbs) + self.gap_emb(gap_bucket)
+        rep = self.represent(targets, author, text)
+        x = rep + self.verb_emb(verbs) + self.gap_emb(gap_bucket)
         if self.pos_emb is not None:
             x = x + self.pos_emb(torch.arange(L, device=x.device) + self.cfg.max_len - L)
         x = self.emb_dropout(x * valid[..., None])
@@ -136,7 +139,17 @@ class UnifiedModel(nn.Module):
         time_ts = ts if (self.cfg.block == "hstu" and self.cfg.time_bias and not torch.isnan(ts).all()) else None
         for blk in self.blocks:
             x = blk(x, allowed, time_ts)
-        return self.norm_out(x)
+        out = self.norm_out(x)
+        if self.pool_proj is not None:
+            # Causal mean of the items and of the accounts seen so far: a direct path to
+            # "who do they already follow" that attention would otherwise have to learn.
+            kind = self.kind_of(targets)
+            pooled = []
+            for k in (ITEM, ACCOUNT):
+                m = (valid & (kind == k)).to(rep.dtype)[..., None]
+                pooled.append(torch.cumsum(rep * m, 1) / torch.cumsum(m, 1).clamp(min=1.0))
+            out = out + self.pool_proj(torch.cat(pooled, -1))
+        return out
 
     # ---- heads ---------------------------------------------------------------------------
     def query(self, states: torch.Tensor, head: str) -> torch.Tensor:
@@ -184,11 +197,11 @@ class UnifiedModel(nn.Module):
         parts: dict[str, float] = {}
         nxt = batch["next_targets"]
         has_next = nxt != 0
-        next_kind = self.kind_of(nxt)
         for name, kind in (("item", ITEM), ("account", ACCOUNT)):
-            sel = has_next & (next_kind == kind)
+            labels = batch[f"{name}_targets"]
+            sel = labels != 0
             if w.get(name, 0) and sel.any():
-                term = self.catalogue_loss(self.query(states[sel], name), nxt[sel], kind)
+                term = self.catalogue_loss(self.query(states[sel], name), labels[sel], kind)
                 total, parts[name] = total + w[name] * term, term.item()
         if w.get("verb", 0) and has_next.any():
             term = F.cross_entropy(self.verb_logits(states[has_next], self.target_vectors(nxt[has_next])).float(),

@@ -1,0 +1,1 @@
+"""Benchmarks the command line runs: model quality on real datasets under fixed protocols."""
