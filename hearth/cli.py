@@ -120,7 +120,8 @@ def train(dataset: Dataset, data_dir: DataDir = None,
         fitted = fit(split, settings, out_dir=root, resume=resume)
     except ValueError as e:
         _fail(str(e))
-    path = write_snapshot(fitted, split, root, {"model_name": model})
+    source = str(Path(dataset).resolve()) if Path(dataset).exists() else dataset
+    path = write_snapshot(fitted, split, root, {"model_name": model, "dataset_source": source})
     console.print(f"best epoch {fitted.result.best_epoch}, valid {json.dumps(fitted.result.best_valid)}")
     console.print(f"snapshot written to {path}")
 
@@ -144,7 +145,7 @@ def eval_(snapshot: Annotated[Path, typer.Option(help="Snapshot folder or root."
     try:
         snap = load_snapshot(snapshot)
         info = snap.info
-        log = load_dataset(dataset or info["dataset"], data_dir)
+        log = load_dataset(dataset or info.get("dataset_source", info["dataset"]), data_dir)
     except (SnapshotError, DataError, KeyError) as e:
         _fail(str(e))
     if list(log.user_ids) != snap.user_ids or list(log.item_ids) != snap.item_ids:
@@ -152,7 +153,8 @@ def eval_(snapshot: Annotated[Path, typer.Option(help="Snapshot folder or root."
     split = make_split(log, info["protocols"], info["seed"])
     cfg = snap.model.cfg
     train_info = info.get("train", {})
-    scorer = ModelScorer(snap.model, split, SequenceBatcher(log, cfg.max_len, cfg.horizon), seed=train_info.get("seed", 0),
+    batcher = SequenceBatcher(log, cfg.max_len, cfg.horizon)
+    scorer = ModelScorer(snap.model, split, batcher, seed=train_info.get("seed", 0),
                          input_kinds=train_info.get("input_kinds"))
     for task in train_info.get("tasks", list(info["protocols"])):
         metrics = evaluate(scorer, split, task, stage, (10, 20, 50, 200), progress=True)

@@ -79,7 +79,8 @@ class Recommender:
         if text is not None and self.cfg.text_dim:
             t = np.asarray(text, dtype=np.float32)
             if t.shape != (self.cfg.text_dim,):
-                raise ValueError(f"{what}: text embedding has shape {t.shape}, the model expects ({self.cfg.text_dim},)")
+                raise ValueError(f"{what}: text embedding has shape {t.shape}, "
+                                 f"the model expects ({self.cfg.text_dim},)")
         if a < 0 and t is None:
             raise UnknownIdError(f"{what} is not known to this snapshot and has no usable side features "
                                  "(author known to the model, or a text embedding)")
@@ -104,7 +105,8 @@ class Recommender:
                 gid = self._gid(e.target_kind, e.target)
                 if gid is None:
                     if e.target_kind != "item":
-                        raise UnknownIdError(f"account {e.target!r} in the history of {e.user!r} is not known to this snapshot")
+                        raise UnknownIdError(f"account {e.target!r} in the history of {e.user!r} "
+                                             "is not known to this snapshot")
                     a, t = self._side(e.context.get("author"), e.context.get("text_embedding"),
                                       f"item {e.target!r} in the history of {e.user!r}")
                     gid, any_side = self.cfg.unknown_target, True
@@ -210,7 +212,8 @@ class Recommender:
                     head_scores = torch.where(kinds == ITEM, (self.model.query(st, "item") * vec).sum(-1),
                                               (self.model.query(st, "account") * vec).sum(-1))
                     probs = torch.softmax(self.model.verb_logits(st, vec).float(), -1).cpu().numpy()
-                    res = [CandidateScore(c, float(head_scores[j]), {v: float(probs[j, i]) for i, v in enumerate(VERBS)})
+                    res = [CandidateScore(c, float(head_scores[j]),
+                                          {v: float(probs[j, i]) for i, v in enumerate(VERBS)})
                            for j, c in enumerate(cands)]
             out.append(res)
         return out

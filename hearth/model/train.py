@@ -86,7 +86,8 @@ def make_batches(windows: list[np.ndarray], batch_size: int, rng: np.random.Gene
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def validate(model: UnifiedModel, split: Split, batcher: SequenceBatcher, cfg: TrainConfig) -> dict[str, dict[str, float]]:
+def validate(model: UnifiedModel, split: Split, batcher: SequenceBatcher,
+             cfg: TrainConfig) -> dict[str, dict[str, float]]:
     scorer = ModelScorer(model, split, batcher, seed=cfg.seed, input_kinds=cfg.input_kinds)
     tasks = cfg.tasks
     return {task: evaluate(scorer, split, task, "valid", ks=(10, 50)) for task in tasks}
