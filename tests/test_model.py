@@ -138,7 +138,7 @@ def test_unseen_item_scored_from_its_author(tmp_path):
     split = make_split(log, {"items": "sequential-loo"}, seed=0)
     settings = {**SETTINGS, "use_authors": True, "epochs": 2}
     fitted = fit(split, settings)
-    fitted.result.model.item_author.copy_(torch.arange(N_ITEMS))
+    assert torch.equal(fitted.result.model.item_author, torch.arange(N_ITEMS))
     rec = Recommender.load(write_snapshot(fitted, split, tmp_path / "s", {}))
     hist = [Event("0", "like", "item", "1", ts=1.0)]
     scored = rec.score([hist], [[Candidate("item", "new-post", author="2"), Candidate("item", "2")]])[0]
@@ -170,3 +170,16 @@ def test_training_never_reads_held_out_rows():
     b = fit(split_b, {**SETTINGS, "epochs": 1, "patience": 1})
     for (k, va), vb in zip(a.result.model.state_dict().items(), b.result.model.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
+
+
+def test_event_values_reach_the_encoder_only_when_enabled():
+    from hearth.model.unified import ModelConfig, UnifiedModel
+    targets = torch.tensor([[1, 2, 3]])
+    verbs = torch.zeros_like(targets)
+    ts = torch.full((1, 3), float("nan"))
+    for use_values in (True, False):
+        torch.manual_seed(0)
+        model = UnifiedModel(ModelConfig(n_items=5, n_accounts=3, d=8, max_len=4, use_values=use_values)).eval()
+        low = model.encode(targets, verbs, ts, values=torch.tensor([[1.0, 1.0, 1.0]]))
+        high = model.encode(targets, verbs, ts, values=torch.tensor([[1.0, 1.0, 500.0]]))
+        assert (not torch.allclose(low, high)) == use_values

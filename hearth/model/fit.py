@@ -14,6 +14,7 @@ from hearth.events import ACCOUNT, ITEM, VERBS
 from hearth.model.scorer import ModelScorer
 from hearth.model.sequences import SequenceBatcher
 from hearth.model.snapshot import save_snapshot
+from hearth.model.text import embed_texts, item_texts
 from hearth.model.train import TrainConfig, TrainResult, train
 from hearth.model.unified import ModelConfig
 
@@ -33,6 +34,7 @@ def build_configs(split: Split, settings: dict[str, Any]) -> tuple[ModelConfig, 
     """Flat or {"model": ..., "train": ...} settings -> the two config objects."""
     flat = {**settings.get("model", {}), **settings.get("train", {}),
             **{k: v for k, v in settings.items() if k not in ("model", "train")}}
+    flat.pop("text_model", None)
     unknown = set(flat) - _TRAIN_KEYS - _MODEL_KEYS - {"n_items", "n_accounts"}
     if unknown:
         raise ValueError(f"unknown model/training settings: {', '.join(sorted(unknown))}")
@@ -43,9 +45,27 @@ def build_configs(split: Split, settings: dict[str, Any]) -> tuple[ModelConfig, 
     return model_cfg, train_cfg
 
 
+def side_features(split: Split, settings: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Item side features the settings ask for: text embeddings (`text_model`: a
+    sentence-transformers name or directory) and authors (`use_authors`)."""
+    flat = {**settings.get("model", {}), **settings}
+    side: dict[str, np.ndarray] = {}
+    meta = split.log.item_meta
+    if flat.get("text_model"):
+        side["item_text"] = embed_texts(item_texts(meta, split.log.n_items), flat["text_model"])
+    if flat.get("use_authors"):
+        if "author" not in meta:
+            raise ValueError("use_authors needs item authors (item_meta['author']) in the event log")
+        side["item_author"] = np.asarray(meta["author"], dtype=np.int64)
+    return side
+
+
 def fit(split: Split, settings: dict[str, Any], out_dir: Path | None = None, resume: bool = False) -> Fitted:
+    side = side_features(split, settings)
+    if "item_text" in side:
+        settings = {**settings, "text_dim": side["item_text"].shape[1]}
     model_cfg, train_cfg = build_configs(split, settings)
-    result = train(split, model_cfg, train_cfg, out_dir=out_dir, resume=resume)
+    result = train(split, model_cfg, train_cfg, out_dir=out_dir, resume=resume, side=side)
     batcher = SequenceBatcher(split.log, model_cfg.max_len, model_cfg.horizon)
     scorer = ModelScorer(result.model, split, batcher, seed=train_cfg.seed, input_kinds=train_cfg.input_kinds)
     return Fitted(result, scorer, model_cfg, train_cfg)

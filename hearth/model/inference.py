@@ -94,6 +94,7 @@ class Recommender:
         verbs = np.zeros((B, L), dtype=np.int64)
         ts = np.full((B, L), np.nan, dtype=np.float32)
         authors = np.full((B, L), -1, dtype=np.int64)
+        values = np.zeros((B, L), dtype=np.float32)
         texts = np.zeros((B, L, max(self.cfg.text_dim, 1)), dtype=np.float32)
         any_side = False
         for b, hist in enumerate(histories):
@@ -119,12 +120,13 @@ class Recommender:
                         texts[b, off + j] = self.model.item_text[gid - 1].cpu().numpy()
                 targets[b, off + j] = gid
                 verbs[b, off + j] = VERB_INDEX[e.verb]
+                values[b, off + j] = e.value
                 if e.ts is not None:
                     ts[b, off + j] = e.ts - base
         t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
         side = {"author": t(authors), "text": t(texts)} if any_side else {}
         with torch.no_grad():
-            return self.model.encode(t(targets), t(verbs), t(ts), **side)[:, -1].float()
+            return self.model.encode(t(targets), t(verbs), t(ts), values=t(values), **side)[:, -1].float()
 
     # ---- public API ---------------------------------------------------------------------
     def recommend_items(self, histories: Sequence[Sequence[Event]], k: int = 10,

@@ -53,7 +53,7 @@ class ModelScorer:
         for start in range(0, len(users), self.batch_size):
             seqs = [self.batcher.history(rows, int(u), self.seed) for u in users[start:start + self.batch_size]]
             inp = {k: v.to(device) for k, v in self.batcher.inputs(seqs).items()}
-            out.append(self.model.encode(inp["targets"], inp["verbs"], inp["ts"])[:, -1].float())
+            out.append(self.model.encode(inp["targets"], inp["verbs"], inp["ts"], values=inp["values"])[:, -1].float())
         return torch.cat(out)
 
     @torch.no_grad()

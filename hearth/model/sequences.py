@@ -62,6 +62,7 @@ class SequenceBatcher:
         self.gid = global_targets(log)
         self.verb = log.verb.astype(np.int64)
         self.kind = log.kind.astype(np.int8)
+        self.value = log.value.astype(np.float32)
         self.ordered = log.ordered
         finite = log.ts[~np.isnan(log.ts)]
         base = finite.min() if len(finite) else 0.0
@@ -102,12 +103,15 @@ class SequenceBatcher:
         targets = np.zeros((B, L), dtype=np.int64)
         verbs = np.zeros((B, L), dtype=np.int64)
         ts = np.full((B, L), np.nan, dtype=np.float32)
+        values = np.zeros((B, L), dtype=np.float32)
         for b, s in enumerate(seqs):
             if len(s):
                 targets[b, L - len(s):] = self.gid[s]
                 verbs[b, L - len(s):] = self.verb[s]
                 ts[b, L - len(s):] = self.ts[s]
-        return {"targets": torch.from_numpy(targets), "verbs": torch.from_numpy(verbs), "ts": torch.from_numpy(ts)}
+                values[b, L - len(s):] = self.value[s]
+        return {"targets": torch.from_numpy(targets), "verbs": torch.from_numpy(verbs), "ts": torch.from_numpy(ts),
+                "values": torch.from_numpy(values)}
 
     def next_of_kind(self, w: np.ndarray, kind: int, rng: np.random.Generator) -> np.ndarray:
         """For each input position of window w, the label of the head for `kind`: the next

@@ -20,6 +20,7 @@ from hearth.model.blocks import HSTUBlock, SoftmaxBlock, init_weights, log_time_
 from hearth.model.softmax_loss import softmax_cross_entropy
 
 N_GAP_BUCKETS = 48  # log-scale buckets of the gap to the previous event; 0 = unknown
+N_VALUE_BUCKETS = 24  # buckets of log2(1 + value)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ModelConfig:
     time_bias: bool = True  # HSTU relative time bias (needs timestamps; harmless without)
     text_dim: int = 0  # width of precomputed text embeddings of items (0: none)
     use_authors: bool = False  # add the author's account embedding to an item's representation
+    use_values: bool = False  # embed log2(1 + value): play counts, stars
     pooled_context: bool = True  # add the running mean of seen items and of seen accounts to the state
     normalize: bool = False  # cosine similarity / temperature instead of a plain dot product
     temperature: float = 0.05
@@ -65,6 +67,7 @@ class UnifiedModel(nn.Module):
         self.kind_emb = nn.Embedding(2, d)
         self.verb_emb = nn.Embedding(len(VERBS), d)
         self.gap_emb = nn.Embedding(N_GAP_BUCKETS, d)
+        self.value_emb = nn.Embedding(N_VALUE_BUCKETS, d) if cfg.use_values else None
         self.pos_emb = nn.Embedding(cfg.max_len, d) if cfg.block == "softmax" else None
         self.text_proj = nn.Linear(cfg.text_dim, d, bias=False) if cfg.text_dim else None
         self.author_proj = nn.Linear(d, d, bias=False) if cfg.use_authors else None
@@ -122,7 +125,8 @@ class UnifiedModel(nn.Module):
 
     # ---- encoder ---------------------------------------------------------------------
     def encode(self, targets: torch.Tensor, verbs: torch.Tensor, ts: torch.Tensor,
-               author: torch.Tensor | None = None, text: torch.Tensor | None = None) -> torch.Tensor:
+               author: torch.Tensor | None = None, text: torch.Tensor | None = None,
+               values: torch.Tensor | None = None) -> torch.Tensor:
         """Left-padded event sequences [B, L] (target 0 = padding; ts NaN = unknown) -> states [B, L, d]."""
         B, L = targets.shape
         valid = targets != 0
@@ -130,6 +134,9 @@ class UnifiedModel(nn.Module):
         gap_bucket = torch.where(torch.isnan(gap), 0, 1 + log_time_bucket(torch.nan_to_num(gap), N_GAP_BUCKETS - 1))
         rep = self.represent(targets, author, text)
         x = rep + self.verb_emb(verbs) + self.gap_emb(gap_bucket)
+        if self.value_emb is not None and values is not None:
+            bucket = torch.log2(1 + values.clamp(min=0)).long().clamp(0, N_VALUE_BUCKETS - 1)
+            x = x + self.value_emb(bucket)
         if self.pos_emb is not None:
             x = x + self.pos_emb(torch.arange(L, device=x.device) + self.cfg.max_len - L)
         x = self.emb_dropout(x * valid[..., None])
@@ -192,7 +199,7 @@ class UnifiedModel(nn.Module):
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the heads' losses on one batch from `sequences.make_batch`."""
         w = self.cfg.loss_weights
-        states = self.encode(batch["targets"], batch["verbs"], batch["ts"])
+        states = self.encode(batch["targets"], batch["verbs"], batch["ts"], values=batch.get("values"))
         total = states.sum() * 0.0  # keeps every parameter in the graph (DDP)
         parts: dict[str, float] = {}
         nxt = batch["next_targets"]
