@@ -183,3 +183,23 @@ def test_event_values_reach_the_encoder_only_when_enabled():
         low = model.encode(targets, verbs, ts, values=torch.tensor([[1.0, 1.0, 1.0]]))
         high = model.encode(targets, verbs, ts, values=torch.tensor([[1.0, 1.0, 500.0]]))
         assert (not torch.allclose(low, high)) == use_values
+
+
+def test_graph_context_sees_training_edges_only(tmp_path):
+    from hearth.events import ACCOUNT
+    log = planted_log(n_users=60)
+    split = make_split(log, {"items": "sequential-loo", "people": "people-holdout"}, seed=0)
+    fitted = fit(split, {**SETTINGS, "epochs": 1, "patience": 1, "graph_context": True})
+    adj = fitted.result.model.graph.to_dense()
+    follows = log.kind == ACCOUNT
+    train = {(int(u), int(v)) for u, v in zip(log.user[follows & (split.part == 0)],
+                                              log.target[follows & (split.part == 0)], strict=True)}
+    held = follows & (split.part != 0)
+    assert held.any()
+    for u, v in zip(log.user[held], log.target[held], strict=True):
+        if (u, v) not in train and (v, u) not in train:
+            assert adj[u, v] == 0 and adj[v, u] == 0
+    for u, v in train:
+        assert adj[u, v] > 0
+    snap = load_snapshot(write_snapshot(fitted, split, tmp_path / "s", {}))
+    assert torch.allclose(snap.model.neighbour_means(), fitted.result.model.neighbour_means())

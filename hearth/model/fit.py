@@ -57,6 +57,10 @@ def side_features(split: Split, settings: dict[str, Any]) -> dict[str, np.ndarra
         if "author" not in meta:
             raise ValueError("use_authors needs item authors (item_meta['author']) in the event log")
         side["item_author"] = np.asarray(meta["author"], dtype=np.int64)
+    if flat.get("graph_context"):
+        log = split.log
+        edges = (split.part == 0) & (log.kind == ACCOUNT)  # TRAIN follows only: held-out edges stay hidden
+        side["graph"] = (log.user[edges].astype(np.int64), log.target[edges].astype(np.int64))
     return side
 
 

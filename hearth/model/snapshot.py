@@ -64,6 +64,8 @@ def save_snapshot(root: Path, model: UnifiedModel, *, user_ids: list[str], item_
         tensors["extra.item_popularity"] = torch.as_tensor(np.asarray(item_popularity, dtype=np.float32))
         tensors["extra.account_popularity"] = torch.as_tensor(np.asarray(account_popularity, dtype=np.float32))
         tensors["extra.verb_prior"] = torch.as_tensor(np.asarray(verb_prior, dtype=np.float32))
+        if model.graph is not None:
+            tensors["extra.graph_src"], tensors["extra.graph_dst"] = (t.contiguous() for t in model.graph_edges)
         save_file(tensors, str(tmp / "weights.safetensors"))
         config = {"format": FORMAT_VERSION, "model": model.cfg.to_dict(), "user_ids": list(map(str, user_ids)),
                   "item_ids": list(map(str, item_ids)), "info": info or {}}
@@ -104,6 +106,8 @@ def load_snapshot(path: Path, device: str | torch.device = "cpu") -> Snapshot:
         raise SnapshotError(f"snapshot {folder} has format {config.get('format')}, this Hearth reads {FORMAT_VERSION}")
     model = UnifiedModel(ModelConfig(**config["model"])).to(device)
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    if "extra.graph_src" in tensors:
+        model.set_graph(tensors["extra.graph_src"], tensors["extra.graph_dst"])
     model.eval()
     return Snapshot(model=model, user_ids=config["user_ids"], item_ids=config["item_ids"],
                     item_popularity=tensors["extra.item_popularity"].cpu().numpy(),

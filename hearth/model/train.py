@@ -98,12 +98,15 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
     """Fit on the split's TRAIN rows, pick the epoch by validation `cfg.metric`.
 
     `side` holds the items' side features: "item_text" [n_items, text_dim] and
-    "item_author" [n_items] (account index, -1 for none)."""
+    "item_author" [n_items] (account index, -1 for none), "graph" (src, dst) follow edges."""
     rank, world, device = distributed_context()
     seed_everything(cfg.seed)
     model = UnifiedModel(model_cfg)
     for name, values in (side or {}).items():
-        getattr(model, name).copy_(torch.as_tensor(values))
+        if name == "graph":
+            model.set_graph(*values)
+        else:
+            getattr(model, name).copy_(torch.as_tensor(values))
     model = model.to(device)
     ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)

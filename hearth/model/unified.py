@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -38,6 +40,7 @@ class ModelConfig:
     use_authors: bool = False  # add the author's account embedding to an item's representation
     use_values: bool = False  # embed log2(1 + value): play counts, stars
     pooled_context: bool = True  # add the running mean of seen items and of seen accounts to the state
+    graph_context: bool = False  # an account's vector also carries the mean of its neighbours' (follow graph)
     normalize: bool = False  # cosine similarity / temperature instead of a plain dot product
     temperature: float = 0.05
     full_softmax_max: int = 20_000  # catalogues larger than this train with sampled softmax
@@ -71,6 +74,8 @@ class UnifiedModel(nn.Module):
         self.pos_emb = nn.Embedding(cfg.max_len, d) if cfg.block == "softmax" else None
         self.text_proj = nn.Linear(cfg.text_dim, d, bias=False) if cfg.text_dim else None
         self.author_proj = nn.Linear(d, d, bias=False) if cfg.use_authors else None
+        self.graph_proj = nn.Linear(d, d, bias=False) if cfg.graph_context else None
+        self.graph: torch.Tensor | None = None  # sparse [n_accounts, n_accounts], rows sum to 1
         # Side features of known items; the app can pass them for unseen targets too.
         self.register_buffer("item_author", torch.full((cfg.n_items,), -1, dtype=torch.long), persistent=True)
         self.register_buffer("item_text", torch.zeros(cfg.n_items, max(cfg.text_dim, 1)), persistent=True)
@@ -109,12 +114,42 @@ class UnifiedModel(nn.Module):
             if author is not None:
                 acc = self.target_emb(torch.where(author >= 0, author + cfg.n_items + 1, 0))
                 rep = rep + self.author_proj(acc)
+        if self.graph_proj is not None and cfg.n_accounts:
+            is_account = (targets > cfg.n_items) & (targets != cfg.unknown_target)
+            acc_idx = (targets - cfg.n_items - 1).clamp(0, cfg.n_accounts - 1)
+            rep = rep + self.graph_proj(self.neighbour_means()[acc_idx]) * is_account[..., None]
         if self.text_proj is not None:
             if text is None and cfg.n_items:
                 text = self.item_text[item_idx] * is_item[..., None]
             if text is not None:
                 rep = rep + self.text_proj(text)
         return rep
+
+    def set_graph(self, src: torch.Tensor, dst: torch.Tensor) -> None:
+        """Follow edges (account indices) whose undirected, row-normalised adjacency feeds
+        `graph_context`. Give only edges the model may know (training edges, or the live graph)."""
+        n = self.cfg.n_accounts
+        src, dst = torch.as_tensor(src, dtype=torch.long).cpu(), torch.as_tensor(dst, dtype=torch.long).cpu()
+        keep = (src != dst).numpy()
+        s_np, d_np = src.numpy()[keep], dst.numpy()[keep]
+        adj = sp.coo_matrix((np.ones(2 * len(s_np), np.float32), (np.r_[s_np, d_np], np.r_[d_np, s_np])),
+                            shape=(n, n)).tocsr()
+        adj.data[:] = 1.0  # repeated edges count once
+        adj = sp.diags(1.0 / np.maximum(adj.sum(1).A1, 1.0)) @ adj
+        coo = adj.tocoo()
+        indices = np.vstack([coo.row, coo.col])
+        self.graph = torch.sparse_coo_tensor(indices, coo.data.astype(np.float32), (n, n), is_coalesced=True,
+                                             check_invariants=False).to(self.target_emb.weight.device)
+        self.graph_edges = (src.clone(), dst.clone())
+
+    def neighbour_means(self) -> torch.Tensor:
+        """Mean embedding of each account's neighbours: [n_accounts, d] (zeros without a graph)."""
+        start = self.cfg.n_items + 1
+        acc = self.target_emb.weight[start:start + self.cfg.n_accounts]
+        if self.graph is None:
+            return torch.zeros_like(acc)
+        with torch.autocast(acc.device.type, enabled=False):
+            return torch.sparse.mm(self.graph, acc.float())
 
     def catalogue(self, kind: int) -> torch.Tensor:
         """Global ids of every target of a kind, in index order."""
