@@ -90,6 +90,18 @@ def bench_quality(dataset: Dataset, data_dir: DataDir = None,
         _fail(str(e))
 
 
+@bench_app.command("merge")
+def bench_merge(files: Annotated[list[Path], typer.Argument(help="Result files of the same dataset and split.")],
+                out: Annotated[Path, typer.Option(help="Merged result file.")]) -> None:
+    """Merge result files of models that ran in separate processes (e.g. one core each)."""
+    from hearth.bench.quality import merge_results
+    try:
+        merged = merge_results(files, out)
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    console.print(f"{out}: {', '.join(merged['models'])}")
+
+
 @app.command()
 def train(dataset: Dataset, data_dir: DataDir = None,
           model: Annotated[str, typer.Option(help="hstu, sasrec, hstu-content or hstu-people.")] = "hstu",

@@ -76,3 +76,17 @@ def test_bad_input_gives_clear_errors(tmp_path):
     res = runner.invoke(app, ["bench", "quality", "--dataset", "ego-facebook", "--models", "ease",
                               "--data-dir", str(tmp_path)])
     assert res.exit_code == 2
+
+
+def test_bench_merge_checks_it_is_the_same_run(tmp_path):
+    a, b, c = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    base = {"dataset": "x", "sources": ["f"], "protocol": {"items": "sequential-loo"}, "seed": 0, "quick": False}
+    a.write_text(json.dumps({**base, "models": {"pop": {"test": {}}}}))
+    b.write_text(json.dumps({**base, "models": {"hstu": {"test": {}}}}))
+    c.write_text(json.dumps({**base, "seed": 1, "models": {"sasrec": {"test": {}}}}))
+    out = tmp_path / "m.json"
+    res = runner.invoke(app, ["bench", "merge", str(a), str(b), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert set(json.loads(out.read_text())["models"]) == {"pop", "hstu"}
+    res = runner.invoke(app, ["bench", "merge", str(a), str(c), "--out", str(out)])
+    assert res.exit_code == 2 and "seed" in res.output

@@ -11,9 +11,9 @@ from copy import deepcopy
 DEFAULT_MODELS: dict[str, list[str]] = {
     "ml-1m": ["pop", "ease", "itemknn", "sasrec", "hstu"],
     "ml-1m-sasrec": ["pop", "ease", "itemknn", "sasrec", "hstu"],
-    "lastfm-2k": ["pop", "ease", "itemknn", "cn", "aa", "sasrec", "hstu", "hstu-content", "hstu-people"],
-    "ego-facebook": ["pop", "cn", "aa", "sasrec", "hstu"],
-    "ciao": ["pop", "itemknn", "cn", "aa", "sasrec", "hstu", "hstu-content", "hstu-people"],
+    "lastfm-2k": ["pop", "ease", "itemknn", "cn", "aa", "sasrec", "hstu", "hstu+aa", "hstu-content", "hstu-people"],
+    "ego-facebook": ["pop", "cn", "aa", "sasrec", "hstu", "hstu+aa"],
+    "ciao": ["pop", "itemknn", "cn", "aa", "sasrec", "hstu", "hstu+aa", "hstu-content", "hstu-people"],
     "file": ["pop", "itemknn", "sasrec", "hstu"],
 }
 
@@ -26,9 +26,11 @@ _SEQUENTIAL = {
     "train": {"lr": 2e-3, "batch_size": 32, "max_minutes": 30.0, "patience": 5},
 }
 # Untimed sets (listening counts, friendships): every unseen member of the set is a valid
-# "next" target already, so the horizon head adds nothing there.
+# "next" target already, so the horizon head adds nothing there. LastFM, validation NDCG@10
+# after 3 epochs (items / people): plain .088 / .041, with graph context .096 / .044 (kept),
+# with value embeddings .086 / .045 (not kept).
 _SETS = {
-    "model": {"d": 64, "n_layers": 2, "n_heads": 1, "max_len": 128, "dropout": 0.3,
+    "model": {"d": 64, "n_layers": 2, "n_heads": 1, "max_len": 128, "dropout": 0.3, "graph_context": True,
               "loss_weights": {"item": 1.0, "account": 1.0, "verb": 0.1, "horizon": 0.0}},
     "train": {"lr": 2e-3, "batch_size": 16, "max_minutes": 8.0, "patience": 5},
 }
@@ -39,7 +41,7 @@ PRESETS: dict[str, dict] = {
     "lastfm-2k": _SETS,
     "ego-facebook": _SETS,
     "ciao": {  # 105k items: sampled softmax for items, full softmax for the 7.4k accounts
-        "model": {"d": 64, "n_layers": 2, "n_heads": 1, "max_len": 100, "dropout": 0.3},
+        "model": {"d": 64, "n_layers": 2, "n_heads": 1, "max_len": 100, "dropout": 0.3, "graph_context": True},
         "train": {"lr": 2e-3, "batch_size": 32, "max_minutes": 8.0, "patience": 5},
     },
     "file": _SEQUENTIAL,

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hearth.baselines import BASELINES
+from hearth.baselines.blend import BlendScorer
 from hearth.bench.machine import machine_info
 from hearth.bench.presets import DEFAULT_MODELS, VARIANTS, preset
 from hearth.data import DATASETS, default_protocols, load_dataset
@@ -42,8 +43,25 @@ def flatten(per_task: dict[str, dict[str, float]], tasks: list[str]) -> dict[str
 
 
 def run_model(name: str, split: Split, tasks: list[str], dataset: str, quick: bool, seed: int,
-              console: Console) -> dict[str, Any]:
-    if name in BASELINES:
+              console: Console, fitted_models: dict[str, Any] | None = None) -> dict[str, Any]:
+    fitted_models = {} if fitted_models is None else fitted_models
+    if name.endswith("+aa"):
+        base = name.removesuffix("+aa")
+        if "people" not in tasks:
+            raise ValueError(f"{name} blends the people task; this dataset has none")
+        if base not in fitted_models:
+            raise ValueError(f"{name} needs {base} trained in the same run: list {base} before it")
+        graph = BASELINES["aa"]()
+        graph.fit(split)
+        blend = BlendScorer(fitted_models[base], graph)
+        t0 = time.monotonic()
+        choice = blend.choose_weight(split)
+        seconds = time.monotonic() - t0
+        model, model_tasks = blend, ["people"]
+        settings = {"base": base, "graph": "aa", **choice}
+        valid = {"people": evaluate(model, split, "people", "valid", KS)}
+        extra = {}
+    elif name in BASELINES:
         model = BASELINES[name]()
         model_tasks = [t for t in tasks if t in model.tasks]
         if not model_tasks:
@@ -66,6 +84,7 @@ def run_model(name: str, split: Split, tasks: list[str], dataset: str, quick: bo
             raise ValueError(f"{name} does not handle this dataset's tasks ({', '.join(tasks)})")
         fitted = fit(split, settings)
         model = fitted.scorer
+        fitted_models[name] = model
         model_tasks = fitted.train_cfg.tasks
         seconds = fitted.result.train_seconds
         valid = {t: evaluate(model, split, t, "valid", KS) for t in model_tasks}  # at the chosen epoch
@@ -74,7 +93,7 @@ def run_model(name: str, split: Split, tasks: list[str], dataset: str, quick: bo
                  "history": fitted.result.history}
         settings = {"model": fitted.model_cfg.to_dict(), "train": vars(fitted.train_cfg)}
     else:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join([*BASELINES, *VARIANTS])}")
+        raise ValueError(f"unknown model {name!r}; known: {', '.join([*BASELINES, *VARIANTS, 'hstu+aa'])}")
     test = {t: evaluate(model, split, t, "test", KS) for t in model_tasks}  # read once, at the end
     console.print(f"[bold]{name}[/] done in {seconds:.1f}s")
     return {"valid": flatten(valid, tasks), "test": flatten(test, tasks), "train_seconds": round(seconds, 2),
@@ -95,8 +114,9 @@ def run_quality(dataset: str, data_dir: Path | None = None, models: list[str] | 
     result: dict[str, Any] = {"dataset": log.name, "sources": log.sources, "protocol": protocols, "seed": seed,
                               "quick": quick, "machine": machine_info(), "split": split.summary(), "models": {}}
     previous = _previous(out, result)
+    fitted_models: dict[str, Any] = {}
     for name in models:
-        result["models"][name] = run_model(name, split, tasks, key, quick, seed, console)
+        result["models"][name] = run_model(name, split, tasks, key, quick, seed, console, fitted_models)
         result["models"][name]["machine"] = result["machine"]
     result["models"] = {**previous, **result["models"]}
     print_table(result, tasks, console)
@@ -118,8 +138,30 @@ def _previous(out: Path | None, result: dict[str, Any]) -> dict[str, Any]:
         old = json.loads(out.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    same = all(old.get(k) == result[k] for k in ("dataset", "sources", "protocol", "seed", "quick"))
+    same = all(old.get(k) == result[k] for k in SAME_RUN_KEYS)
     return old.get("models", {}) if same else {}
+
+
+SAME_RUN_KEYS = ("dataset", "sources", "protocol", "seed", "quick")
+
+
+def merge_results(paths: list[Path], out: Path) -> dict[str, Any]:
+    """Combine result files of models run in separate processes (same data, split and
+    protocol, else an error): later files win for a model named twice."""
+    merged: dict[str, Any] | None = None
+    for path in paths:
+        result = json.loads(path.read_text())
+        if merged is None:
+            merged = result
+            continue
+        differ = [k for k in SAME_RUN_KEYS if result.get(k) != merged.get(k)]
+        if differ:
+            raise ValueError(f"{path} is not from the same data/split/protocol ({', '.join(differ)} differ)")
+        merged["models"].update(result["models"])
+    if merged is None:
+        raise ValueError("nothing to merge")
+    out.write_text(json.dumps(merged, indent=1))
+    return merged
 
 
 def _json_default(o: Any) -> Any:
