@@ -150,3 +150,23 @@ def test_baselines_never_read_held_out_rows(name, items_split, people_split):
 def test_registry_names_match():
     for key, cls in BASELINES.items():
         assert cls.name == key and cls.tasks
+
+
+def test_blend_picks_its_weight_on_validation(people_split):
+    from hearth.baselines.blend import BlendScorer
+
+    class Noise:  # a useless "model": the blend must learn to lean on the graph
+        def score(self, split, task, stage, users):
+            return torch.randn(len(users), split.n_targets(task), generator=torch.Generator().manual_seed(1))
+
+    aa = AdamicAdar()
+    aa.fit(people_split)
+    blend = BlendScorer(Noise(), aa)
+    choice = blend.choose_weight(people_split, weights=(0.0, 4.0))
+    assert choice["weight"] == 4.0 and choice["valid_by_weight"][4.0] > choice["valid_by_weight"][0.0]
+    assert _hr10(blend, people_split, "people") > _hr10(Noise(), people_split, "people") + 0.3
+    # The weight is chosen the same whatever the test rows say.
+    scrambled = _scramble(people_split, (TEST,))
+    aa2 = AdamicAdar()
+    aa2.fit(scrambled)
+    assert BlendScorer(Noise(), aa2).choose_weight(scrambled, weights=(0.0, 4.0)) == choice
