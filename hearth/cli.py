@@ -76,6 +76,8 @@ def bench_quality(dataset: Dataset, data_dir: DataDir = None,
                                                                   "sasrec, hstu, hstu-content, hstu-people.")] = None,
                   quick: Annotated[bool, typer.Option(help="Small settings: about a minute in all.")] = False,
                   seed: int = 0,
+                  max_minutes: Annotated[float | None, typer.Option(help="Training budget of each sequence "
+                                                                         "model (default: the preset's).")] = None,
                   out: Annotated[Path | None, typer.Option(help="Result JSON (default "
                                                                "benchmarks/results/quality-<name>.json).")] = None
                   ) -> None:
@@ -85,7 +87,8 @@ def bench_quality(dataset: Dataset, data_dir: DataDir = None,
     name = Path(dataset).stem if Path(dataset).exists() else dataset
     out = out or Path("benchmarks/results") / f"quality-{name}{'-quick' if quick else ''}.json"
     try:
-        run_quality(dataset, data_dir, models.split(",") if models else None, quick, seed, out, console)
+        run_quality(dataset, data_dir, models.split(",") if models else None, quick, seed, out, console,
+                    max_minutes)
     except (DataError, ValueError) as e:
         _fail(str(e))
 

@@ -43,7 +43,8 @@ def flatten(per_task: dict[str, dict[str, float]], tasks: list[str]) -> dict[str
 
 
 def run_model(name: str, split: Split, tasks: list[str], dataset: str, quick: bool, seed: int,
-              console: Console, fitted_models: dict[str, Any] | None = None) -> dict[str, Any]:
+              console: Console, fitted_models: dict[str, Any] | None = None,
+              max_minutes: float | None = None) -> dict[str, Any]:
     fitted_models = {} if fitted_models is None else fitted_models
     if name.endswith("+aa"):
         base = name.removesuffix("+aa")
@@ -78,6 +79,8 @@ def run_model(name: str, split: Split, tasks: list[str], dataset: str, quick: bo
         settings = {"model": {**p["model"], **{k: v for k, v in variant.items() if k not in ("input_kinds", "tasks")}},
                     "train": {**p["train"], "seed": seed,
                               **{k: v for k, v in variant.items() if k in ("input_kinds", "tasks")}}}
+        if max_minutes is not None:
+            settings["train"]["max_minutes"] = max_minutes
         settings["train"].setdefault("tasks", tasks)
         settings["train"]["tasks"] = [t for t in settings["train"]["tasks"] if t in tasks]
         if not settings["train"]["tasks"]:
@@ -102,7 +105,7 @@ def run_model(name: str, split: Split, tasks: list[str], dataset: str, quick: bo
 
 def run_quality(dataset: str, data_dir: Path | None = None, models: list[str] | None = None,
                 quick: bool = False, seed: int = 0, out: Path | None = None,
-                console: Console | None = None) -> dict[str, Any]:
+                console: Console | None = None, max_minutes: float | None = None) -> dict[str, Any]:
     console = console or Console()
     key = dataset_key(dataset)
     log = load_dataset(dataset, data_dir)
@@ -116,7 +119,8 @@ def run_quality(dataset: str, data_dir: Path | None = None, models: list[str] | 
     previous = _previous(out, result)
     fitted_models: dict[str, Any] = {}
     for name in models:
-        result["models"][name] = run_model(name, split, tasks, key, quick, seed, console, fitted_models)
+        result["models"][name] = run_model(name, split, tasks, key, quick, seed, console, fitted_models,
+                                           max_minutes)
         result["models"][name]["machine"] = result["machine"]
     result["models"] = {**previous, **result["models"]}
     print_table(result, tasks, console)
