@@ -51,3 +51,15 @@ def test_unseen_item_is_scored_from_its_text(text_model, tmp_path):
     assert np.isfinite(scored[0].score)
     with pytest.raises(ValueError, match="shape"):
         rec.score([hist], [[Candidate("item", "fresh-post", text_embedding=[0.1, 0.2])]])
+
+
+def test_item_texts_from_real_metadata(data_dir):
+    from hearth.data import load_dataset
+    from hearth.model.text import item_texts
+    ml = load_dataset("ml-1m", data_dir, progress=False)
+    texts = item_texts(ml.item_meta, ml.n_items)
+    assert texts[0] == "Toy Story (1995) (Animation, Children's, Comedy)"
+    lastfm = load_dataset("lastfm-2k", data_dir, progress=False)
+    assert item_texts(lastfm.item_meta, lastfm.n_items)[0] == "MALICE MIZER"
+    with pytest.raises(ValueError, match="no item text"):
+        item_texts({}, 3)

@@ -39,7 +39,9 @@ def item_texts(item_meta: dict, n_items: int) -> list[str]:
         if key in item_meta:
             texts = [str(t) for t in item_meta[key]]
             if "genres" in item_meta:
-                texts = [f"{t} ({g.replace('|', ', ')})" for t, g in zip(texts, item_meta["genres"], strict=True)]
+                genres = [", ".join(g) if isinstance(g, list | tuple) else str(g).replace("|", ", ")
+                          for g in item_meta["genres"]]
+                texts = [f"{t} ({g})" for t, g in zip(texts, genres, strict=True)]
             if len(texts) != n_items:
                 raise ValueError(f"item_meta[{key!r}] has {len(texts)} entries for {n_items} items")
             return texts
