@@ -157,7 +157,7 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
         if (epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
             if rank == 0:
                 model.eval()
-                with torch.no_grad(), amp:
+                with torch.no_grad():  # float32, as the reported valid/test numbers
                     valid = validate(model, split, batcher, cfg)
                 value = float(np.mean([valid[t][cfg.metric] for t in cfg.tasks]))
                 record["valid"] = valid
