@@ -44,6 +44,7 @@ class ModelConfig:
     normalize: bool = False  # cosine similarity / temperature instead of a plain dot product
     temperature: float = 0.05
     full_softmax_max: int = 20_000  # catalogues larger than this train with sampled softmax
+    softmax_impl: str = "chunked"  # "chunked" (softmax_loss.py) or "dense" (logits matrix + F.cross_entropy)
     n_negatives: int = 1024
     horizon: int = 16  # the long-horizon head predicts an event within the next `horizon` events
     loss_weights: dict[str, float] = field(
@@ -218,7 +219,10 @@ class UnifiedModel(nn.Module):
         offset = 1 if kind == ITEM else cfg.n_items + 1
         n = cfg.n_items if kind == ITEM else cfg.n_accounts
         if n <= cfg.full_softmax_max:
-            return softmax_cross_entropy(q, self.target_vectors(self.catalogue(kind)), pos - offset)
+            vectors = self.target_vectors(self.catalogue(kind))
+            if cfg.softmax_impl == "dense":
+                return F.cross_entropy((q @ vectors.T).float(), pos - offset)
+            return softmax_cross_entropy(q, vectors, pos - offset)
         # Sampled softmax: shared uniform negatives (uniform needs no logQ correction),
         # accidental hits of the positive masked out.
         neg = torch.randint(offset, offset + n, (cfg.n_negatives,), device=q.device)
