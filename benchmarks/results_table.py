@@ -31,14 +31,14 @@ def dataset_tables(result: dict) -> list[str]:
         cols = COLUMNS[task]
         lines += [f"**{result['dataset']}**, {task} ({result['protocol'][task]}), test stage, "
                   f"from `{', '.join(result.get('sources', []))}`", "",
-                  "| model | " + " | ".join(cols) + " | valid " + cols[1] + " | train s | epochs | events/s |",
+                  "| model | " + " | ".join(cols) + " | valid ndcg@10 | train s | epochs | events/s |",
                   "|---|" + "---:|" * (len(cols) + 4)]
         for name, r in result["models"].items():
             if prefix + cols[0] not in r["test"]:
                 continue
             eps = r.get("events_per_second")
             lines.append(f"| {name} | " + " | ".join(fmt(r["test"].get(prefix + c)) for c in cols)
-                         + f" | {fmt(r['valid'].get(prefix + cols[1]))} | {r['train_seconds']:.0f} | "
+                         + f" | {fmt(r['valid'].get(prefix + 'ndcg@10'))} | {r['train_seconds']:.0f} | "
                          + f"{r.get('epochs', '–')} | {'–' if eps is None else f'{eps:,.0f}'} |")
         lines.append("")
     return lines
