@@ -101,7 +101,7 @@ from hearth.eval.split import make_split
 from hearth.model.fit import fit
 
 budget, out = float(sys.argv[1]), Path(sys.argv[2])
-log = load_dataset("ml-1m", progress=False)
+log = load_dataset("ml-1m", sys.argv[3] if len(sys.argv) > 3 else None, progress=False)
 split = make_split(log, {"items": "sequential-loo"}, 0)
 p = preset("ml-1m")
 settings = {**p["model"], **p["train"], **VARIANTS["sasrec"], "max_minutes": budget / 60, "patience": 1000,
@@ -116,13 +116,13 @@ out.write_text(json.dumps({
 '''
 
 
-def export_split(folder: Path) -> None:
+def export_split(folder: Path, data_dir: Path | None) -> None:
     """ML-1M (full set) as a RecBole atomic file; the per-user position is the timestamp,
     so RecBole's time-ordered leave-one-out split picks the same validation and test items."""
     sys.path.insert(0, str(REPO))
     from hearth.data import load_dataset
 
-    log = load_dataset("ml-1m", progress=False)
+    log = load_dataset("ml-1m", data_dir, progress=False)
     bounds = log.user_bounds()
     (folder / "ml1m").mkdir(parents=True)
     with open(folder / "ml1m" / "ml1m.inter", "w") as f:
@@ -140,6 +140,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recbole-python", required=True, help="python of a virtualenv with recbole installed")
     ap.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget of each framework")
+    ap.add_argument("--data-dir", type=Path, default=None, help="data directory (else $HEARTH_DATA_DIR)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     from hearth.bench.machine import machine_info
@@ -148,13 +149,14 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        export_split(tmp / "data")
+        export_split(tmp / "data", args.data_dir)
         rb_out, hr_out = tmp / "recbole.json", tmp / "hearth.json"
         (tmp / "rb.py").write_text(RECBOLE_WORKER)
         (tmp / "hr.py").write_text(HEARTH_WORKER)
         rb = subprocess.Popen([args.recbole_python, str(tmp / "rb.py"), str(tmp / "data"), str(budget), str(rb_out)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        hr = subprocess.Popen([sys.executable, str(tmp / "hr.py"), str(budget), str(hr_out)], env=env,
+        hr_args = [str(budget), str(hr_out)] + ([str(args.data_dir)] if args.data_dir else [])
+        hr = subprocess.Popen([sys.executable, str(tmp / "hr.py"), *hr_args], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         rb_log, hr_log = rb.communicate()[0], hr.communicate()[0]
         if rb.returncode != 0 or not rb_out.exists():
