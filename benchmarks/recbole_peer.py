@@ -154,7 +154,7 @@ def main() -> None:
         (tmp / "rb.py").write_text(RECBOLE_WORKER)
         (tmp / "hr.py").write_text(HEARTH_WORKER)
         rb = subprocess.Popen([args.recbole_python, str(tmp / "rb.py"), str(tmp / "data"), str(budget), str(rb_out)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # its logs
         hr_args = [str(budget), str(hr_out)] + ([str(args.data_dir)] if args.data_dir else [])
         hr = subprocess.Popen([sys.executable, str(tmp / "hr.py"), *hr_args], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
