@@ -49,7 +49,7 @@ PRESETS: dict[str, dict] = {
 
 QUICK = {
     "model": {"d": 32, "n_layers": 1, "max_len": 50},
-    "train": {"epochs": 1, "max_minutes": 0.5, "patience": 1},
+    "train": {"epochs": 1, "max_minutes": 0.5, "patience": 1, "max_steps_per_epoch": 150},
 }
 
 # What each sequence-model name means: encoder block, which events it reads, which heads learn.

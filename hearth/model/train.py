@@ -36,6 +36,7 @@ class TrainConfig:
     eval_every: int = 1
     patience: int = 5  # evaluations without improvement before stopping
     max_minutes: float = 30.0  # wall-clock budget for training + validation
+    max_steps_per_epoch: int | None = None  # cap (quick runs); same on every rank
     all_windows: bool = True
     bf16: bool = True  # autocast matmuls to bfloat16 (AMX on recent Xeons, tensor cores on GPU)
     metric: str = "ndcg@10"
@@ -136,6 +137,8 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
         windows = batcher.training_windows(train_rows, users, rng, cfg.all_windows)
         batches = make_batches(windows, cfg.batch_size, rng)
         batches = batches[: len(batches) // world * world][rank::world]  # same count on every rank
+        if cfg.max_steps_per_epoch:
+            batches = batches[: cfg.max_steps_per_epoch]
         model.train()
         t0 = time.monotonic()
         losses: list[float] = []
@@ -150,6 +153,8 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
             losses.append(loss.item())
             events_seen += int((batch["next_targets"] != 0).sum()) * world
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+            if world == 1 and time.monotonic() - wall_start > cfg.max_minutes * 60:
+                break  # budget spent mid-epoch (with DDP, ranks must take the same steps: epoch ends)
         train_seconds += time.monotonic() - t0
         record = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
                   "train_seconds": round(train_seconds, 2)}
