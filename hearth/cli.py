@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ data_app = typer.Typer(help="Datasets: download and check.", no_args_is_help=Tru
 bench_app = typer.Typer(help="Benchmarks that print a table and write JSON.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and CI: do not cut table columns
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (else $HEARTH_DATA_DIR).")]
 Dataset = Annotated[str, typer.Option("--dataset", "-d", help="ml-1m, ml-1m-sasrec, lastfm-2k, ego-facebook, "
