@@ -27,6 +27,11 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def dataset_label(dataset: str) -> str:
+    """A file's stem for file datasets, else the dataset name (for output paths)."""
+    return Path(dataset).stem if Path(dataset).exists() else dataset
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
     """`--set d=128 --set lr=3e-3` -> {"d": 128, "lr": 0.003} (values parsed as JSON when they can be)."""
     out: dict[str, object] = {}
@@ -85,8 +90,7 @@ def bench_quality(dataset: Dataset, data_dir: DataDir = None,
     """Every model on one dataset under its protocol; prints a table and writes JSON."""
     from hearth.bench.quality import run_quality
     from hearth.data import DataError
-    name = Path(dataset).stem if Path(dataset).exists() else dataset
-    out = out or Path("benchmarks/results") / f"quality-{name}{'-quick' if quick else ''}.json"
+    out = out or Path("benchmarks/results") / f"quality-{dataset_label(dataset)}{'-quick' if quick else ''}.json"
     try:
         run_quality(dataset, data_dir, models.split(",") if models else None, quick, seed, out, console,
                     max_minutes)
@@ -130,8 +134,7 @@ def train(dataset: Dataset, data_dir: DataDir = None,
     split = make_split(log, default_protocols(dataset), seed)
     p = preset(dataset_key(dataset), quick)
     settings = {**p["model"], **p["train"], **VARIANTS[model], "seed": seed, **overrides}
-    name = Path(dataset).stem if Path(dataset).exists() else dataset
-    root = out or Path("snapshots") / f"{name}-{model}"
+    root = out or Path("snapshots") / f"{dataset_label(dataset)}-{model}"
     try:
         fitted = fit(split, settings, out_dir=root, resume=resume)
     except ValueError as e:

@@ -86,6 +86,22 @@ class Recommender:
                                  "(author known to the model, or a text embedding)")
         return a, t
 
+    def _resolve(self, kind: str, raw: str, author: str | None, text: Sequence[float] | None,
+                 what: str) -> tuple[int, int, np.ndarray]:
+        """(global id, author account index or -1, text vector) of a target: a known item's
+        stored side features, or an unseen item's given ones; unknown accounts are errors."""
+        width = max(self.cfg.text_dim, 1)
+        gid = self._gid(kind, raw)
+        if gid is None:
+            if kind != "item":
+                raise UnknownIdError(f"{what} is not known to this snapshot")
+            a, t = self._side(author, text, what)
+            return self.cfg.unknown_target, a, (t if t is not None else np.zeros(width, np.float32))
+        if kind == "item":
+            vec = self.model.item_text[gid - 1].cpu().numpy() if self.cfg.text_dim else np.zeros(width, np.float32)
+            return gid, int(self.model.item_author[gid - 1]), vec
+        return gid, -1, np.zeros(width, np.float32)
+
     def _encode(self, histories: Sequence[Sequence[Event]]) -> torch.Tensor:
         """Final state of each non-empty history: [B, d]."""
         L = max(1, min(self.cfg.max_len, max(len(h) for h in histories)))
@@ -103,21 +119,10 @@ class Recommender:
             base = min(known_ts) if known_ts else 0.0
             off = L - len(hist)
             for j, e in enumerate(hist):
-                gid = self._gid(e.target_kind, e.target)
-                if gid is None:
-                    if e.target_kind != "item":
-                        raise UnknownIdError(f"account {e.target!r} in the history of {e.user!r} "
-                                             "is not known to this snapshot")
-                    a, t = self._side(e.context.get("author"), e.context.get("text_embedding"),
-                                      f"item {e.target!r} in the history of {e.user!r}")
-                    gid, any_side = self.cfg.unknown_target, True
-                    authors[b, off + j] = a
-                    if t is not None:
-                        texts[b, off + j] = t
-                elif e.target_kind == "item":
-                    authors[b, off + j] = int(self.model.item_author[gid - 1])
-                    if self.cfg.text_dim:
-                        texts[b, off + j] = self.model.item_text[gid - 1].cpu().numpy()
+                gid, authors[b, off + j], texts[b, off + j] = self._resolve(
+                    e.target_kind, e.target, e.context.get("author"), e.context.get("text_embedding"),
+                    f"{e.target_kind} {e.target!r} in the history of {e.user!r}")
+                any_side |= gid == self.cfg.unknown_target
                 targets[b, off + j] = gid
                 verbs[b, off + j] = VERB_INDEX[e.verb]
                 values[b, off + j] = e.value
@@ -184,23 +189,9 @@ class Recommender:
             if not cands:
                 out.append([])
                 continue
-            gids, authors, texts = [], [], []
-            for c in cands:
-                gid = self._gid(c.kind, c.id)
-                a, t = -1, None
-                if gid is None:
-                    if c.kind != "item":
-                        raise UnknownIdError(f"candidate account {c.id!r} is not known to this snapshot")
-                    a, t = self._side(c.author, c.text_embedding, f"candidate item {c.id!r}")
-                    gid = self.cfg.unknown_target
-                elif c.kind == "item":
-                    a = int(self.model.item_author[gid - 1])
-                gids.append(gid)
-                authors.append(a)
-                texts.append(t if t is not None else (self.model.item_text[gid - 1].cpu().numpy()
-                                                      if c.kind == "item" and gid != self.cfg.unknown_target
-                                                      and self.cfg.text_dim else np.zeros(max(self.cfg.text_dim, 1),
-                                                                                          np.float32)))
+            resolved = [self._resolve(c.kind, c.id, c.author, c.text_embedding, f"candidate {c.kind} {c.id!r}")
+                        for c in cands]
+            gids, authors, texts = zip(*resolved, strict=True)
             g = torch.tensor(gids, device=self.device)
             with torch.no_grad():
                 vec = self.model.target_vectors(g, author=torch.tensor(authors, device=self.device),

@@ -87,11 +87,8 @@ def make_batches(windows: list[np.ndarray], batch_size: int, rng: np.random.Gene
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def validate(model: UnifiedModel, split: Split, batcher: SequenceBatcher,
-             cfg: TrainConfig) -> dict[str, dict[str, float]]:
-    scorer = ModelScorer(model, split, batcher, seed=cfg.seed, input_kinds=cfg.input_kinds)
-    tasks = cfg.tasks
-    return {task: evaluate(scorer, split, task, "valid", ks=(10, 50)) for task in tasks}
+def validate(scorer: ModelScorer, split: Split, cfg: TrainConfig) -> dict[str, dict[str, float]]:
+    return {task: evaluate(scorer, split, task, "valid", ks=(10, 50)) for task in cfg.tasks}
 
 
 def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path | None = None,
@@ -113,6 +110,8 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     batcher = SequenceBatcher(split.log, model_cfg.max_len, model_cfg.horizon)
     train_rows = UserRows.from_log(split.log, visible_rows(split, "valid", cfg.input_kinds))
+    # One scorer for the run: it builds the users' validation histories once, not every epoch.
+    valid_scorer = ModelScorer(model, split, batcher, seed=cfg.seed, input_kinds=cfg.input_kinds)
     users = np.arange(split.log.n_users)
 
     start_epoch, best, best_epoch, bad, history = 0, -math.inf, -1, 0, []
@@ -163,7 +162,7 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
             if rank == 0:
                 model.eval()
                 with torch.no_grad():  # float32, as the reported valid/test numbers
-                    valid = validate(model, split, batcher, cfg)
+                    valid = validate(valid_scorer, split, cfg)
                 value = float(np.mean([valid[t][cfg.metric] for t in cfg.tasks]))
                 record["valid"] = valid
                 improved = value > best
