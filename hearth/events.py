@@ -16,7 +16,7 @@ import numpy as np
 # Append only: a snapshot stores verb indices, so existing positions must never move.
 VERBS: tuple[str, ...] = (
     "impression", "post", "like", "reply", "share", "follow", "unfollow", "hide", "mute",
-    "block", "rate", "listen", "tag", "view", "dwell",
+    "block", "rate", "listen", "tag", "view", "dwell", "unlike", "unshare", "unblock", "unmute",
 )
 VERB_INDEX: dict[str, int] = {v: i for i, v in enumerate(VERBS)}
 

@@ -1,0 +1,111 @@
+"""The ASGI app: one process serves the Mastodon-compatible API, Hearth's own API and the
+web UI over one database. `create_app(settings)` is what `hearth serve` and the tests run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hearth.app.db import make_engine, make_sessionmaker, migrate
+from hearth.app.ratelimit import RateLimits
+from hearth.app.services.errors import RateLimited, ServiceError
+from hearth.app.services.events import EventBuffer
+from hearth.settings import Settings
+
+log = logging.getLogger("hearth")
+
+API_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/nodeinfo/")
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIXES) or "application/json" in request.headers.get("accept", "")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return "request body is not valid JSON"
+        where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "form"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    if wants_json(request) or not hasattr(request.app.state, "render_error"):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return request.app.state.render_error(request, status, message, headers)
+
+
+def create_app(settings: Settings | None = None, migrate_db: bool = True) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate_db:
+            await asyncio.to_thread(migrate, settings.database_url)
+        flusher = asyncio.create_task(_flush_events(app))
+        await app.state.serving.start()
+        try:
+            yield
+        finally:
+            await app.state.serving.stop()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await app.state.events.flush()
+            await app.state.engine.dispose()
+
+    app = FastAPI(title=settings.instance_title, lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.events = EventBuffer(app.state.sessionmaker)
+    app.state.limits = RateLimits(settings)
+
+    from hearth.serving.service import ServingState
+    app.state.serving = ServingState(settings, app.state.sessionmaker)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return error_response(request, exc.status, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(request, 422, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Record not found"
+        return error_response(request, exc.status_code, message, getattr(exc, "headers", None))
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> PlainTextResponse:
+        return PlainTextResponse("OK")
+
+    from hearth.app.api import routers as api_routers
+    from hearth.app.web import routers as web_routers
+    for router in (*api_routers(), *web_routers(app)):
+        app.include_router(router)
+    return app
+
+
+async def _flush_events(app: FastAPI, every: float = 1.0) -> None:
+    """Write buffered impressions once a second (and at shutdown)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await app.state.events.flush()
+        except Exception:  # the database may be briefly unavailable; rows stay buffered
+            log.exception("could not write buffered events")

@@ -1,0 +1,239 @@
+"""Posts: compose, reply, delete, read, thread context, favourite, reblog, hide."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hearth.app.models import VISIBILITIES, Account, Favourite, Mention, Post, PostTag, utcnow
+from hearth.app.services import events
+from hearth.app.services.errors import Forbidden, Invalid, NotFound
+from hearth.app.services.notifications import notify
+from hearth.app.services.visibility import is_blocked_between, require_visible
+
+MENTION_RE = re.compile(r"(?<![\w/@])@([A-Za-z0-9_]{1,30})(?:@([\w.-]+))?")
+TAG_RE = re.compile(r"(?<![\w/&#])#(\w{1,100})")
+
+# Load what a rendered status needs: author, and for a reblog the original and its author.
+POST_LOAD = (selectinload(Post.account), selectinload(Post.reblog).selectinload(Post.account))
+
+
+def _id(value: int | str | None, what: str) -> int:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise NotFound(f"{what} {value!r} not found") from None
+
+
+async def load_post(db: AsyncSession, post_id: int | str) -> Post | None:
+    return await db.scalar(select(Post).where(Post.id == _id(post_id, "post")).options(*POST_LOAD))
+
+
+async def get_post(db: AsyncSession, viewer: Account | None, post_id: int | str) -> Post:
+    return await require_visible(db, viewer, await load_post(db, post_id), f"post {post_id}")
+
+
+async def create_post(db: AsyncSession, viewer: Account, text: str, in_reply_to_id: int | str | None = None,
+                      visibility: str | None = None, spoiler_text: str = "", sensitive: bool = False,
+                      language: str | None = None, max_chars: int = 500, domain: str = "localhost") -> Post:
+    text = (text or "").strip()
+    if not text:
+        raise Invalid("a post needs text")
+    if len(text) > max_chars:
+        raise Invalid(f"post is {len(text)} characters; the limit is {max_chars}")
+    if len(spoiler_text or "") > 500:
+        raise Invalid("content warning is longer than 500 characters")
+    visibility = visibility or "public"
+    if visibility not in VISIBILITIES:
+        raise Invalid(f"visibility must be one of {', '.join(VISIBILITIES)}")
+    parent = None
+    if in_reply_to_id not in (None, ""):
+        parent = await get_post(db, viewer, in_reply_to_id)
+        if parent.reblog_of_id is not None:
+            raise Invalid("reply to the original post, not to a reblog")
+        if await is_blocked_between(db, viewer.id, parent.account_id):
+            raise NotFound(f"post {in_reply_to_id} not found")
+    post = Post(account_id=viewer.id, text=text, spoiler_text=spoiler_text or "", sensitive=bool(sensitive),
+                language=language, visibility=visibility, in_reply_to_id=parent.id if parent else None,
+                in_reply_to_account_id=parent.account_id if parent else None)
+    db.add(post)
+    await db.flush()
+    mentioned = await _mentions(db, text, domain)
+    if parent is not None:
+        mentioned.setdefault(parent.account_id, None)
+    for account_id in mentioned:
+        if account_id != viewer.id:
+            db.add(Mention(post_id=post.id, account_id=account_id))
+    for tag in dict.fromkeys(t.lower() for t in TAG_RE.findall(text)):
+        db.add(PostTag(post_id=post.id, name=tag))
+    await db.execute(update(Account).where(Account.id == viewer.id).values(
+        statuses_count=Account.statuses_count + 1, last_status_at=utcnow()))
+    events.record(db, viewer.id, "post", "item", post.id)
+    if parent is not None:
+        await db.execute(update(Post).where(Post.id == parent.id).values(replies_count=Post.replies_count + 1))
+        events.record(db, viewer.id, "reply", "item", parent.id, context={"reply_id": post.id})
+    for account_id in mentioned:
+        await notify(db, account_id, viewer.id, "mention", post.id)
+    await db.commit()
+    return await load_post(db, post.id)
+
+
+async def _mentions(db: AsyncSession, text: str, domain: str) -> dict[int, None]:
+    names = [m.group(1).lower() for m in MENTION_RE.finditer(text)
+             if m.group(2) is None or m.group(2).lower() == domain.lower()]
+    if not names:
+        return {}
+    rows = await db.scalars(select(Account.id).where(Account.username_key.in_(names)))
+    return dict.fromkeys(rows)
+
+
+async def delete_post(db: AsyncSession, viewer: Account, post_id: int | str) -> Post:
+    post = await load_post(db, post_id)
+    if post is None or post.reblog_of_id is not None:
+        raise NotFound(f"post {post_id} not found")
+    if post.account_id != viewer.id:
+        raise Forbidden("you can only delete your own posts")
+    rebloggers = list(await db.scalars(select(Post.account_id).where(Post.reblog_of_id == post.id)))
+    for account_id in [post.account_id, *rebloggers]:
+        await db.execute(update(Account).where(Account.id == account_id, Account.statuses_count > 0)
+                         .values(statuses_count=Account.statuses_count - 1))
+    if post.in_reply_to_id is not None:
+        await db.execute(update(Post).where(Post.id == post.in_reply_to_id).values(
+            replies_count=Post.replies_count - 1))
+    await db.execute(delete(Post).where(Post.id == post.id))
+    await db.commit()
+    return post
+
+
+@dataclass
+class Thread:
+    ancestors: list[Post]
+    descendants: list[Post]
+
+
+async def context(db: AsyncSession, viewer: Account | None, post_id: int | str, limit: int = 200) -> Thread:
+    post = await get_post(db, viewer, post_id)
+    if post.reblog_of_id is not None:
+        post = post.reblog
+    ancestors: list[Post] = []
+    parent_id = post.in_reply_to_id
+    while parent_id is not None and len(ancestors) < limit:
+        parent = await load_post(db, parent_id)
+        if parent is None:
+            break
+        try:
+            ancestors.append(await require_visible(db, viewer, parent))
+        except NotFound:
+            break
+        parent_id = parent.in_reply_to_id
+    descendants: list[Post] = []
+    frontier = [post.id]
+    while frontier and len(descendants) < limit:
+        rows = list(await db.scalars(select(Post).where(Post.in_reply_to_id.in_(frontier))
+                                     .order_by(Post.id).options(*POST_LOAD)))
+        frontier = []
+        for r in rows:
+            try:
+                descendants.append(await require_visible(db, viewer, r))
+                frontier.append(r.id)
+            except NotFound:
+                continue
+    descendants.sort(key=lambda p: p.id)
+    return Thread(list(reversed(ancestors)), descendants[:limit])
+
+
+async def _original(db: AsyncSession, viewer: Account, post_id: int | str) -> Post:
+    post = await get_post(db, viewer, post_id)
+    return post.reblog if post.reblog_of_id is not None else post
+
+
+async def favourite(db: AsyncSession, viewer: Account, post_id: int | str) -> Post:
+    post = await _original(db, viewer, post_id)
+    if await db.scalar(select(Favourite.id).where(Favourite.account_id == viewer.id, Favourite.post_id == post.id)):
+        return post
+    db.add(Favourite(account_id=viewer.id, post_id=post.id))
+    await db.execute(update(Post).where(Post.id == post.id).values(favourites_count=Post.favourites_count + 1))
+    events.record(db, viewer.id, "like", "item", post.id, context={"author": post.account_id})
+    await notify(db, post.account_id, viewer.id, "favourite", post.id)
+    await db.commit()
+    await db.refresh(post)
+    return post
+
+
+async def unfavourite(db: AsyncSession, viewer: Account, post_id: int | str) -> Post:
+    post = await _original(db, viewer, post_id)
+    result = await db.execute(delete(Favourite).where(Favourite.account_id == viewer.id, Favourite.post_id == post.id))
+    if result.rowcount:
+        await db.execute(update(Post).where(Post.id == post.id).values(favourites_count=Post.favourites_count - 1))
+        events.record(db, viewer.id, "unlike", "item", post.id)
+        await db.commit()
+        await db.refresh(post)
+    return post
+
+
+async def reblog(db: AsyncSession, viewer: Account, post_id: int | str, visibility: str = "public") -> Post:
+    """The viewer's reblog of the post (the existing one when already reblogged)."""
+    post = await _original(db, viewer, post_id)
+    if post.visibility not in ("public", "unlisted"):
+        raise Forbidden("private and direct posts cannot be reblogged")
+    if visibility not in ("public", "unlisted", "private"):
+        raise Invalid("reblog visibility must be public, unlisted or private")
+    existing = await db.scalar(select(Post.id).where(Post.account_id == viewer.id, Post.reblog_of_id == post.id))
+    if existing is None:
+        row = Post(account_id=viewer.id, reblog_of_id=post.id, visibility=visibility, text="")
+        db.add(row)
+        await db.execute(update(Post).where(Post.id == post.id).values(reblogs_count=Post.reblogs_count + 1))
+        await db.execute(update(Account).where(Account.id == viewer.id).values(
+            statuses_count=Account.statuses_count + 1, last_status_at=utcnow()))
+        events.record(db, viewer.id, "share", "item", post.id, context={"author": post.account_id})
+        await db.flush()
+        await notify(db, post.account_id, viewer.id, "reblog", post.id)
+        await db.commit()
+        existing = row.id
+    return await load_post(db, existing)
+
+
+async def unreblog(db: AsyncSession, viewer: Account, post_id: int | str) -> Post:
+    """The original post, after removing the viewer's reblog of it (if any)."""
+    post = await _original(db, viewer, post_id)
+    result = await db.execute(delete(Post).where(Post.account_id == viewer.id, Post.reblog_of_id == post.id))
+    if result.rowcount:
+        await db.execute(update(Post).where(Post.id == post.id).values(reblogs_count=Post.reblogs_count - 1))
+        await db.execute(update(Account).where(Account.id == viewer.id).values(
+            statuses_count=Account.statuses_count - 1))
+        events.record(db, viewer.id, "unshare", "item", post.id)
+        await db.commit()
+    return await load_post(db, post.id)
+
+
+async def hide(db: AsyncSession, viewer: Account, post_id: int | str) -> None:
+    """'Not interested': the feed stops showing it and learns from the event."""
+    post = await _original(db, viewer, post_id)
+    events.record(db, viewer.id, "hide", "item", post.id, context={"author": post.account_id})
+    await db.commit()
+
+
+@dataclass
+class ViewerState:
+    favourited: bool = False
+    reblogged: bool = False
+
+
+async def viewer_states(db: AsyncSession, viewer: Account | None, posts: Sequence[Post]) -> dict[int, ViewerState]:
+    """Per original post id: whether the viewer favourited / reblogged it (one query each)."""
+    ids = {p.reblog_of_id or p.id for p in posts}
+    states = {i: ViewerState() for i in ids}
+    if viewer is None or not ids:
+        return states
+    for pid in await db.scalars(select(Favourite.post_id).where(Favourite.account_id == viewer.id,
+                                                                Favourite.post_id.in_(ids))):
+        states[pid].favourited = True
+    for pid in await db.scalars(select(Post.reblog_of_id).where(Post.account_id == viewer.id,
+                                                                Post.reblog_of_id.in_(ids))):
+        states[pid].reblogged = True
+    return states

@@ -1,0 +1,133 @@
+"""The services layer on SQLite and PostgreSQL: actions, permissions, counters, the event log."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from hearth.app.models import EventRow, Notification, Post
+from hearth.app.services import accounts, graph, notifications, posts, search, timelines
+from hearth.app.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from hearth.app.services.pages import Page
+
+
+async def _people(db):
+    ann = await accounts.register(db, "ann", "correct horse", "ann@example.org")
+    bob = await accounts.register(db, "bob", "battery staple", "bob@example.org")
+    cat = await accounts.register(db, "cat", "cat password 1")
+    return ann, bob, cat
+
+
+async def test_register_and_login(db):
+    ann, _, _ = await _people(db)
+    assert ann.password_hash.startswith("$argon2")
+    assert (await accounts.authenticate(db, "ANN", "correct horse")).id == ann.id
+    assert (await accounts.authenticate(db, "ann@example.org", "correct horse")).id == ann.id
+    with pytest.raises(Unauthorized):
+        await accounts.authenticate(db, "ann", "wrong password")
+    with pytest.raises(Unauthorized):
+        await accounts.authenticate(db, "nobody", "whatever1")
+    with pytest.raises(Conflict):
+        await accounts.register(db, "Ann", "another password")
+    with pytest.raises(Invalid):
+        await accounts.register(db, "bad name!", "long enough")
+    with pytest.raises(Invalid):
+        await accounts.register(db, "dan", "short")
+
+
+async def test_posts_replies_favourites_reblogs(db):
+    ann, bob, cat = await _people(db)
+    p = await posts.create_post(db, ann, "hello #Hearth world")
+    assert p.account.username == "ann" and p.visibility == "public"
+    with pytest.raises(Invalid):
+        await posts.create_post(db, ann, "x" * 501)
+    with pytest.raises(Invalid):
+        await posts.create_post(db, ann, "   ")
+    before = await db.scalar(select(func.count(Post.id)))
+    with pytest.raises(NotFound):
+        await posts.create_post(db, bob, "reply to nothing", in_reply_to_id=999999)
+    assert await db.scalar(select(func.count(Post.id))) == before  # nothing half-written
+
+    r = await posts.create_post(db, bob, "@ann nice", in_reply_to_id=p.id)
+    await posts.favourite(db, bob, p.id)
+    await posts.favourite(db, bob, p.id)  # idempotent
+    rb = await posts.reblog(db, cat, p.id)
+    assert rb.reblog.id == p.id and (await posts.reblog(db, cat, p.id)).id == rb.id
+    await db.refresh(p)
+    assert (p.replies_count, p.favourites_count, p.reblogs_count) == (1, 1, 1)
+    thread = await posts.context(db, None, p.id)
+    assert [d.id for d in thread.descendants] == [r.id]
+    assert [a.id for a in (await posts.context(db, None, r.id)).ancestors] == [p.id]
+    types = sorted(n.type for n in await notifications.list_notifications(db, ann, Page()))
+    assert types == ["favourite", "mention", "reblog"]
+    with pytest.raises(Forbidden):
+        await posts.delete_post(db, bob, p.id)
+    await posts.unfavourite(db, bob, p.id)
+    await posts.unreblog(db, cat, p.id)
+    await db.refresh(p)
+    assert (p.favourites_count, p.reblogs_count) == (0, 0)
+    verbs = [v for (v,) in await db.execute(select(EventRow.verb).order_by(EventRow.id))]
+    assert verbs == ["post", "post", "reply", "like", "share", "unlike", "unshare"]
+    await posts.delete_post(db, ann, p.id)
+    with pytest.raises(NotFound):
+        await posts.get_post(db, bob, p.id)
+
+
+async def test_visibility_and_home_timeline(db):
+    ann, bob, cat = await _people(db)
+    await graph.follow(db, bob, ann.id)
+    pub = await posts.create_post(db, ann, "public")
+    priv = await posts.create_post(db, ann, "followers only", visibility="private")
+    dm = await posts.create_post(db, ann, "@cat secret", visibility="direct")
+    home = [p.id for p in await timelines.home(db, bob, Page())]
+    assert home == [priv.id, pub.id]
+    with pytest.raises(NotFound):
+        await posts.get_post(db, cat, priv.id)
+    assert (await posts.get_post(db, cat, dm.id)).id == dm.id
+    with pytest.raises(NotFound):
+        await posts.get_post(db, bob, dm.id)
+    with pytest.raises(Forbidden):
+        await posts.reblog(db, bob, priv.id)
+    public = [p.id for p in await timelines.public(db, None, Page())]
+    assert public == [pub.id]
+    # pagination: max_id / min_id
+    page = await timelines.home(db, bob, Page(limit=1))
+    older = await timelines.home(db, bob, Page(max_id=page[0].id, limit=1))
+    assert [p.id for p in older] == [pub.id]
+    newer = await timelines.home(db, bob, Page(min_id=pub.id, limit=5))
+    assert [p.id for p in newer] == [priv.id]
+
+
+async def test_block_and_mute(db):
+    ann, bob, cat = await _people(db)
+    await graph.follow(db, bob, ann.id)
+    await graph.follow(db, ann, bob.id)
+    await db.refresh(ann)
+    assert (ann.followers_count, ann.following_count) == (1, 1)
+    p = await posts.create_post(db, ann, "before the block")
+    await graph.block(db, ann, bob.id)
+    await db.refresh(ann)
+    assert (ann.followers_count, ann.following_count) == (0, 0)
+    with pytest.raises(NotFound):
+        await posts.get_post(db, bob, p.id)
+    with pytest.raises(Forbidden):
+        await graph.follow(db, bob, ann.id)
+    rel = (await graph.relationships(db, bob, [ann.id]))[0]
+    assert rel.blocked_by and not rel.following
+    await graph.follow(db, cat, ann.id)
+    await graph.mute(db, cat, ann.id)
+    assert await timelines.home(db, cat, Page()) == []
+    with pytest.raises(Invalid):
+        await graph.follow(db, cat, cat.id)
+    n = await db.scalar(select(func.count(Notification.id)).where(Notification.account_id == ann.id))
+    assert n == 2  # bob's follow, cat's follow
+
+
+async def test_search(db):
+    ann, bob, _ = await _people(db)
+    await posts.create_post(db, ann, "Jazz tonight #music")
+    res = await search.search(db, bob, "jazz")
+    assert [p.text for p in res.statuses] == ["Jazz tonight #music"]
+    assert [a.username for a in (await search.search(db, bob, "an", type_="accounts")).accounts] == ["ann"]
+    assert (await search.search(db, bob, "#mus", type_="hashtags")).hashtags == [("music", 1)]
+    assert (await search.search(db, bob, "100%", type_="statuses")).statuses == []
