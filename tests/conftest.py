@@ -3,16 +3,29 @@
 The datasets are never copied into the repository. Tests read them from $HEARTH_TEST_DATA_DIR,
 else <repo>/../shared/data. Without them, data tests are skipped, except on CI (env CI set),
 where a missing data folder is a failure.
+
+The same goes for the real services (see scripts/ci-services.sh): `postgres_url` is
+$HEARTH_TEST_POSTGRES_URL (test.sh and .ci/run start a throwaway server and set it) and
+`chromium_path` is Debian's /usr/bin/chromium, driven with Playwright (tests/browser.py).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _unavailable(why: str) -> NoReturn:
+    """Skip on a developer machine; fail on CI (env CI set), where everything must be present."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (on CI this must not be missing: .ci/run sets it up)", pytrace=False)
+    pytest.skip(why)
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +47,25 @@ def one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a real PostgreSQL database, shared by the whole session: postgresql://postgres@127.0.0.1:PORT/hearth_test.
+
+    Trust auth on loopback; the server is throwaway (fsync off). Tests should clean up what they create.
+    """
+    url = os.environ.get("HEARTH_TEST_POSTGRES_URL")
+    if not url:
+        _unavailable(
+            "no PostgreSQL: set HEARTH_TEST_POSTGRES_URL (bash scripts/ci-services.sh start-postgres prints it)"
+        )
+    return url
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium binary, for Playwright's executable_path (we never run `playwright install`)."""
+    if not CHROMIUM.exists():
+        _unavailable(f"no Chromium at {CHROMIUM} (install: sudo bash scripts/ci-services.sh install)")
+    return str(CHROMIUM)

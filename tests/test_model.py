@@ -124,11 +124,17 @@ def test_accounts_exclude_self_and_followed(planted, tmp_path):
     log, split, fitted = planted
     rec = Recommender.load(write_snapshot(fitted, split, tmp_path / "s", {}))
     hist = [Event("12", "follow", "account", "13"), Event("12", "follow", "account", "14")]
-    got = rec.recommend_accounts([hist], k=8)[0]
-    ids = [r.id for r in got]
-    assert "12" not in ids and "13" not in ids and "14" not in ids
-    same_group = sum(10 <= int(i) < 20 for i in ids[:5])
-    assert same_group >= 4, ids
+    ids = [r.id for r in rec.recommend_accounts([hist], k=8)[0]]
+    assert len(ids) == 8 and "12" not in ids and "13" not in ids and "14" not in ids
+    # Group affinity, over one user per group given three of their follows: chance is 9/297 = 3%.
+    users = list(range(2, len(log.user_ids), 10))
+    hists = []
+    for u in users:
+        rows = np.flatnonzero((log.user == u) & (log.kind == 1))[:3]
+        hists.append([Event(str(u), "follow", "account", str(log.user_ids[log.target[i]])) for i in rows])
+    top3 = rec.recommend_accounts(hists, k=3)
+    in_group = np.mean([sum(int(r.id) // 10 == u // 10 for r in recs) / 3 for u, recs in zip(users, top3, strict=True)])
+    assert in_group >= 0.4, in_group
 
 
 def test_unseen_item_scored_from_its_author(tmp_path):
