@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -65,6 +66,10 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
 
     app = FastAPI(title=settings.instance_title, lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
+    # Browser-based Mastodon clients (Elk, Phanpy) call the API from their own origin with bearer
+    # tokens; cookies are never sent cross-origin (allow_credentials=False), so sessions stay same-site.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
+                       expose_headers=["Link", "Retry-After"], allow_credentials=False)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)

@@ -1,0 +1,174 @@
+"""Walk every route of the app as an attacker: another user's token (or session) must never
+act on the victim's behalf or read the victim's private data. The route list comes from the
+app itself, so a new route is walked (or fails the coverage check) without editing this file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine
+from hearth.app.main import create_app
+from hearth.app.models import (
+    Account,
+    Block,
+    EventRow,
+    Favourite,
+    Follow,
+    Mute,
+    Notification,
+    OAuthToken,
+    Post,
+    WebSession,
+)
+from hearth.app.services import accounts, auth, graph, posts
+from hearth.app.web.people import ACTIONS as ACCOUNT_ACTIONS
+from hearth.app.web.posts import TOGGLES as POST_TOGGLES
+from hearth.settings import Settings
+
+SECRETS = ("ann-private-secret", "ann-direct-secret", "ann@example.org", "ann-bio-draft")
+PARAM = re.compile(r"\{(\w+)\}")
+# Routes that take no user input worth attacking (static files, docs).
+SKIP = {"/static", "/docs/oauth2-redirect", "/api/docs", "/api/openapi.json"}
+
+
+def walk_routes(routes: list) -> Iterator[Any]:  # noqa: ANN401 - starlette routes
+    for r in routes:
+        if hasattr(r, "original_router"):  # FastAPI's lazily included routers
+            yield from walk_routes(r.original_router.routes)
+        elif hasattr(r, "methods") and r.path not in SKIP:
+            yield r
+
+
+async def seed(url: str) -> dict[str, Any]:
+    """ann (the victim), mal (the attacker) and cat; ann has public, private and direct posts,
+    a notification, a favourite, a follow, a block and a mute."""
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as db:
+        ann = await accounts.register(db, "ann", "ann password", "ann@example.org")
+        mal = await accounts.register(db, "mal", "mal password", "mal@example.org")
+        cat = await accounts.register(db, "cat", "cat password")
+        dan = await accounts.register(db, "dan", "dan password")
+        public = await posts.create_post(db, ann, "ann public hello #walk")
+        private = await posts.create_post(db, ann, "ann-private-secret", visibility="private")
+        direct = await posts.create_post(db, ann, "@cat ann-direct-secret", visibility="direct")
+        cat_post = await posts.create_post(db, cat, "cat says hi @ann")
+        await posts.favourite(db, ann, cat_post.id)
+        await graph.follow(db, ann, cat.id)
+        await graph.follow(db, cat, ann.id)  # a follower who is not the attacker
+        await graph.block(db, ann, dan.id)
+        await graph.mute(db, ann, dan.id)
+        app = await auth.create_app(db, "walker", auth.OOB, "read write follow push")
+        ann_token, _ = await auth.issue_token(db, app, ann.id, ["read", "write", "follow", "push"])
+        other_app = await auth.create_app(db, "mal's app", auth.OOB, "read write follow push")
+        mal_token, _ = await auth.issue_token(db, other_app, mal.id, ["read", "write", "follow", "push"])
+        ann_cookie, ann_session = await auth.start_session(db, ann)
+        mal_cookie, mal_session = await auth.start_session(db, mal)
+        notification = await db.scalar(select(Notification.id).where(Notification.account_id == ann.id))
+        ids = {"ann": ann.id, "mal": mal.id, "cat": cat.id, "public": public.id, "private": private.id,
+               "direct": direct.id, "cat_post": cat_post.id, "notification": notification,
+               "ann_token": ann_token, "mal_token": mal_token, "ann_cookie": ann_cookie,
+               "ann_csrf": ann_session.csrf_token, "mal_cookie": mal_cookie, "mal_csrf": mal_session.csrf_token,
+               "mal_client_id": other_app.client_id, "mal_client_secret": other_app.client_secret}
+    await engine.dispose()
+    return ids
+
+
+def owned_state(url: str, ann_id: int) -> dict[str, Any]:
+    """Everything that only ann may change."""
+    engine = make_sync_engine(url)
+    with engine.connect() as c:
+        def rows(q):  # noqa: ANN001, ANN202
+            return [tuple(r) for r in c.execute(q)]
+        state = {
+            "profile": rows(select(Account.display_name, Account.note, Account.email, Account.password_hash,
+                                   Account.locked, Account.bot, Account.discoverable).where(Account.id == ann_id)),
+            "posts": rows(select(Post.id, Post.text, Post.visibility, Post.in_reply_to_id, Post.reblog_of_id)
+                          .where(Post.account_id == ann_id).order_by(Post.id)),
+            "follows": rows(select(Follow.target_account_id).where(Follow.account_id == ann_id)),
+            "blocks": rows(select(Block.target_account_id).where(Block.account_id == ann_id)),
+            "mutes": rows(select(Mute.target_account_id).where(Mute.account_id == ann_id)),
+            "favourites": rows(select(Favourite.post_id).where(Favourite.account_id == ann_id)),
+            "tokens": rows(select(OAuthToken.id, OAuthToken.revoked_at).where(OAuthToken.account_id == ann_id)),
+            "sessions": rows(select(WebSession.id).where(WebSession.account_id == ann_id)),
+            "events": rows(select(EventRow.id).where(EventRow.account_id == ann_id).order_by(EventRow.id)),
+            "notifications": rows(select(Notification.id).where(Notification.account_id == ann_id)),
+        }
+    engine.dispose()
+    return state
+
+
+def fill(path: str, ids: dict[str, Any]) -> list[str]:
+    """Concrete paths aimed at ann's things; one per target of each parameter."""
+    values: dict[str, list[str]] = {
+        "account_id": [str(ids["ann"])], "username": ["ann"], "notification_id": [str(ids["notification"])],
+        "status_id": [str(ids[k]) for k in ("public", "private", "direct")],
+        "post_id": [str(ids[k]) for k in ("public", "private", "direct")],
+        "list_id": ["for-you"], "hashtag": ["walk"], "name": ["walk"],
+        "action": sorted({*ACCOUNT_ACTIONS, *POST_TOGGLES, "delete", "hide", "reply"}),
+    }
+    out = [path]
+    for name in PARAM.findall(path):
+        assert name in values, f"the walk does not know how to aim route parameter {{{name}}} in {path}"
+        out = [p.replace("{" + name + "}", v, 1) for p in out for v in values[name]]
+    return out
+
+
+def attack_body(ids: dict[str, Any]) -> dict[str, str]:
+    """One form aimed at ann's things, for every write route."""
+    return {"status": "mal was here", "in_reply_to_id": str(ids["private"]), "id": str(ids["notification"]),
+            "token": ids["ann_token"], "client_id": ids["mal_client_id"], "client_secret": ids["mal_client_secret"],
+            "display_name": "pwned", "note": "pwned", "text": "mal was here", "visibility": "public",
+            "username": "ann", "password": "guess password", "grant_type": "password", "scope": "read"}
+
+
+def assert_no_secret(response: httpx.Response, where: str) -> None:
+    body = response.text
+    for secret in SECRETS:
+        assert secret not in body, f"{where} leaked {secret!r} (status {response.status_code})"
+
+
+async def test_another_users_token_or_session_cannot_act_or_read(settings: Settings) -> None:
+    ids = await seed(settings.database_url)
+    before = owned_state(settings.database_url, ids["ann"])
+    app = create_app(settings)
+    routes = list(walk_routes(app.router.routes))
+    assert len(routes) > 50  # the walk sees the whole app
+    mal_api = {"Authorization": f"Bearer {ids['mal_token']}"}
+    mal_web = {"x-csrf-token": ids["mal_csrf"]}
+    walked = 0
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            for route in routes:
+                is_api = route.path.startswith(("/api/", "/oauth/"))
+                for method in sorted(route.methods - {"HEAD"}):
+                    for path in fill(route.path, ids):
+                        write = method != "GET"
+                        # As mal: a bearer token on the API, mal's own session (with mal's CSRF token) on the web.
+                        c.cookies.clear()
+                        if not is_api:
+                            c.cookies.set("hearth_session", ids["mal_cookie"])
+                        r = await c.request(method, path, headers=mal_api if is_api else mal_web,
+                                            data=attack_body(ids) if write else None,
+                                            params=None if write else {"q": "ann", "acct": "ann", "id[]": ids["ann"]})
+                        assert r.status_code < 500, f"{method} {path}: {r.status_code} {r.text[:300]}"
+                        assert_no_secret(r, f"{method} {path} as mal")
+                        walked += 1
+                        if write and not is_api:
+                            # ann's own session cookie without her CSRF token (a forged cross-site form).
+                            c.cookies.clear()
+                            c.cookies.set("hearth_session", ids["ann_cookie"])
+                            r = await c.request(method, path, data=attack_body(ids))
+                            assert r.status_code in (303, 400, 403, 404, 405, 422), \
+                                f"forged {method} {path} with ann's cookie got {r.status_code}"
+                            walked += 1
+    after = owned_state(settings.database_url, ids["ann"])
+    # New notifications to ann (mal followed or replied) are fine; none of ann's may vanish.
+    assert set(before.pop("notifications")) <= set(after.pop("notifications"))
+    for key in before:
+        assert after[key] == before[key], f"mal changed ann's {key}: {before[key]} -> {after[key]}"
+    assert walked > 100
