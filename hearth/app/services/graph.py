@@ -107,6 +107,15 @@ async def unmute(db: AsyncSession, viewer: Account, account_id: int | str) -> Ac
     return target
 
 
+async def dismiss_suggestion(db: AsyncSession, viewer: Account, account_id: int | str) -> Account:
+    """'Not interested in this person': logged as a `hide` of the account, so people-you-may-know
+    stops suggesting them and the model learns from it."""
+    target = await _target(db, viewer, account_id)
+    events.record(db, viewer.id, "hide", "account", target.id, context={"surface": "suggestions"})
+    await db.commit()
+    return target
+
+
 @dataclass
 class Relationship:
     id: int
@@ -172,5 +181,5 @@ async def blocked_or_muted_ids(db: AsyncSession, account_id: int) -> set[int]:
     return out
 
 
-__all__ = ["NotFound", "Relationship", "block", "blocked_or_muted_ids", "follow", "followers", "following",
-           "following_ids", "mute", "relationships", "remove_follower", "unblock", "unfollow", "unmute"]
+__all__ = ["NotFound", "Relationship", "block", "blocked_or_muted_ids", "dismiss_suggestion", "follow", "followers",
+           "following", "following_ids", "mute", "relationships", "remove_follower", "unblock", "unfollow", "unmute"]

@@ -37,8 +37,11 @@ def _types(values: list[str] | None, name: str) -> list[str] | None:
 
 
 async def list_notifications(db: AsyncSession, viewer: Account, page: Page, types: list[str] | None = None,
-                             exclude_types: list[str] | None = None) -> list[Notification]:
+                             exclude_types: list[str] | None = None,
+                             from_account_id: int | None = None) -> list[Notification]:
     q = select(Notification).where(Notification.account_id == viewer.id).options(*NOTIFICATION_LOAD)
+    if from_account_id is not None:
+        q = q.where(Notification.from_account_id == from_account_id)
     if (t := _types(types, "types")) is not None:
         q = q.where(Notification.type.in_(t))
     if (x := _types(exclude_types, "exclude_types")) is not None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -14,7 +14,8 @@ from hearth.app.models import VISIBILITIES, Account, Favourite, Mention, Post, P
 from hearth.app.services import events
 from hearth.app.services.errors import Forbidden, Invalid, NotFound
 from hearth.app.services.notifications import notify
-from hearth.app.services.visibility import is_blocked_between, require_visible
+from hearth.app.services.pages import Page
+from hearth.app.services.visibility import is_blocked_between, not_blocked, require_visible, visible_to
 
 MENTION_RE = re.compile(r"(?<![\w/@])@([A-Za-z0-9_]{1,30})(?:@([\w.-]+))?")
 TAG_RE = re.compile(r"(?<![\w/&#])#(\w{1,100})")
@@ -147,7 +148,7 @@ async def context(db: AsyncSession, viewer: Account | None, post_id: int | str, 
     return Thread(list(reversed(ancestors)), descendants[:limit])
 
 
-async def _original(db: AsyncSession, viewer: Account, post_id: int | str) -> Post:
+async def _original(db: AsyncSession, viewer: Account | None, post_id: int | str) -> Post:
     post = await get_post(db, viewer, post_id)
     return post.reblog if post.reblog_of_id is not None else post
 
@@ -237,3 +238,63 @@ async def viewer_states(db: AsyncSession, viewer: Account | None, posts: Sequenc
                                                                 Post.reblog_of_id.in_(ids))):
         states[pid].reblogged = True
     return states
+
+
+async def load_fresh(db: AsyncSession, post_id: int) -> Post | None:
+    """The post re-read from the database (counters changed by UPDATEs earlier in this session
+    are otherwise stale in the identity map)."""
+    return await db.scalar(select(Post).where(Post.id == post_id).options(*POST_LOAD)
+                           .execution_options(populate_existing=True))
+
+
+@dataclass
+class Extras:
+    mentions: dict[int, list[Account]]  # post id -> mentioned accounts
+    tags: dict[int, list[str]]  # post id -> tag names (lower-case)
+
+
+async def mentions_and_tags(db: AsyncSession, post_ids: Sequence[int]) -> Extras:
+    """Mentioned accounts and hashtags of already-visible posts, one query each (for rendering)."""
+    ids = list(dict.fromkeys(post_ids))
+    out = Extras({i: [] for i in ids}, {i: [] for i in ids})
+    if not ids:
+        return out
+    rows = await db.execute(select(Mention.post_id, Account).join(Account, Account.id == Mention.account_id)
+                            .where(Mention.post_id.in_(ids)).order_by(Mention.post_id, Account.id))
+    for post_id, account in rows:
+        out.mentions[post_id].append(account)
+    for post_id, name in await db.execute(select(PostTag.post_id, PostTag.name).where(PostTag.post_id.in_(ids))
+                                          .order_by(PostTag.post_id, PostTag.name)):
+        out.tags[post_id].append(name)
+    return out
+
+
+async def favourited_by(db: AsyncSession, viewer: Account | None, post_id: int | str,
+                        page: Page) -> list[tuple[int, Account]]:
+    """(favourite id, account) newest first for a post the viewer may see."""
+    post = await _original(db, viewer, post_id)
+    q = select(Favourite.id, Account).join(Account, Account.id == Favourite.account_id).where(
+        Favourite.post_id == post.id, not_blocked(viewer, Account.id))
+    return page.finish([(fid, a) for fid, a in await db.execute(page.apply(q, Favourite.id))])
+
+
+async def reblogged_by(db: AsyncSession, viewer: Account | None, post_id: int | str,
+                       page: Page) -> list[tuple[int, Account]]:
+    """(reblog post id, account) newest first for a post the viewer may see."""
+    post = await _original(db, viewer, post_id)
+    q = select(Post.id, Account).join(Account, Account.id == Post.account_id).where(
+        Post.reblog_of_id == post.id, not_blocked(viewer, Account.id))
+    return page.finish([(pid, a) for pid, a in await db.execute(page.apply(q, Post.id))])
+
+
+async def favourites(db: AsyncSession, viewer: Account, page: Page) -> list[tuple[int, Post]]:
+    """(favourite id, post) newest favourite first: the viewer's favourites they may still see."""
+    q = select(Favourite.id, Post).join(Post, Post.id == Favourite.post_id).where(
+        Favourite.account_id == viewer.id, visible_to(viewer), not_blocked(viewer, Post.account_id)
+    ).options(*POST_LOAD)
+    return page.finish([(fid, p) for fid, p in await db.execute(page.apply(q, Favourite.id))])
+
+
+async def count_posts(db: AsyncSession) -> int:
+    """Original posts on this server (for instance statistics)."""
+    return int(await db.scalar(select(func.count(Post.id)).where(Post.reblog_of_id.is_(None))) or 0)

@@ -1,0 +1,554 @@
+"""The Mastodon-compatible API over ASGI, on SQLite and PostgreSQL: OAuth flows, scopes, entity
+shapes, pagination Link headers, errors that write nothing, and the ranked feed as a list."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from hearth.app.db import make_engine, make_sessionmaker
+from hearth.app.main import create_app
+from hearth.app.models import Account, EventRow, Post
+from hearth.settings import Settings
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+ALL = "read write follow push"
+
+ACCOUNT_KEYS = {"id", "username", "acct", "display_name", "locked", "bot", "discoverable", "group", "created_at",
+                "note", "url", "uri", "avatar", "avatar_static", "header", "header_static", "followers_count",
+                "following_count", "statuses_count", "last_status_at", "emojis", "fields"}
+STATUS_KEYS = {"id", "uri", "url", "created_at", "account", "content", "visibility", "sensitive", "spoiler_text",
+               "media_attachments", "application", "mentions", "tags", "emojis", "reblogs_count", "favourites_count",
+               "replies_count", "in_reply_to_id", "in_reply_to_account_id", "reblog", "language", "favourited",
+               "reblogged", "muted", "bookmarked", "pinned", "edited_at", "poll", "card"}
+RELATIONSHIP_KEYS = {"id", "following", "showing_reblogs", "notifying", "followed_by", "blocking", "blocked_by",
+                     "muting", "muting_notifications", "requested", "domain_blocking", "endorsed", "note"}
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            yield c
+
+
+async def count(settings: Settings, model) -> int:  # noqa: ANN001 - a model class
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            return int(await db.scalar(select(func.count()).select_from(model)))
+    finally:
+        await engine.dispose()
+
+
+async def new_app(c: httpx.AsyncClient, redirect: str = OOB, scopes: str = ALL) -> dict:
+    r = await c.post("/api/v1/apps", data={"client_name": "Test client", "redirect_uris": redirect, "scopes": scopes,
+                                           "website": "https://client.example"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def app_token(c: httpx.AsyncClient, app: dict) -> str:
+    r = await c.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": app["client_id"],
+                                           "client_secret": app["client_secret"], "scope": " ".join(app["scopes"])})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+async def sign_up(c: httpx.AsyncClient, app: dict, username: str) -> dict[str, str]:
+    """Registers through the API and returns the new user's Authorization header."""
+    r = await c.post("/api/v1/accounts", headers=bearer(await app_token(c, app)),
+                     data={"username": username, "password": f"{username} password", "agreement": "true",
+                           "email": f"{username}@example.org", "locale": "en"})
+    assert r.status_code == 200, r.text
+    return bearer(r.json()["access_token"])
+
+
+async def password_token(c: httpx.AsyncClient, app: dict, username: str, scope: str = ALL) -> dict[str, str]:
+    r = await c.post("/oauth/token", data={"grant_type": "password", "client_id": app["client_id"],
+                                           "client_secret": app["client_secret"], "username": username,
+                                           "password": f"{username} password", "scope": scope})
+    assert r.status_code == 200, r.text
+    return bearer(r.json()["access_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def links(response: httpx.Response) -> dict[str, dict[str, list[str]]]:
+    """rel -> query parameters of that Link."""
+    out = {}
+    for part in response.headers.get("link", "").split(","):
+        m = re.match(r'\s*<([^>]+)>;\s*rel="(\w+)"', part)
+        if m:
+            out[m.group(2)] = parse_qs(urlsplit(m.group(1)).query)
+    return out
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html))
+
+
+# ---- OAuth ----------------------------------------------------------------------------------
+async def test_app_registration_and_sign_up(client, settings):
+    app = await new_app(client)
+    assert {"id", "name", "website", "scopes", "redirect_uri", "redirect_uris", "client_id",
+            "client_secret"} <= set(app)
+    assert app["scopes"] == ALL.split() and app["redirect_uris"] == [OOB]
+
+    token = await app_token(client, app)
+    r = await client.get("/api/v1/apps/verify_credentials", headers=bearer(token))
+    assert r.json()["name"] == "Test client" and "client_secret" not in r.json()
+    assert (await client.get("/api/v1/timelines/home", headers=bearer(token))).status_code == 401  # no user
+
+    r = await client.post("/api/v1/accounts", headers=bearer(token),
+                          data={"username": "ann", "password": "ann password", "email": "ann@example.org"})
+    assert r.status_code == 422 and r.json()["details"]["agreement"][0]["error"] == "ERR_ACCEPTED"
+    assert await count(settings, Account) == 0
+
+    ann = await sign_up(client, app, "ann")
+    me = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()
+    assert ACCOUNT_KEYS | {"source"} <= set(me) and me["username"] == "ann" and me["source"]["note"] == ""
+    assert ISO_MS.match(me["created_at"])
+
+    r = await client.post("/api/v1/accounts", headers=bearer(token),
+                          data={"username": "ANN", "password": "another password", "agreement": "1"})
+    assert r.status_code == 422 and r.json()["details"]["username"][0]["error"] == "ERR_TAKEN"
+    r = await client.post("/api/v1/accounts", headers=ann, data={"username": "bob", "password": "bob password",
+                                                                 "agreement": "1"})
+    assert r.status_code == 403  # a user's token cannot create accounts
+    assert await count(settings, Account) == 1
+
+
+async def test_password_grant_and_token_errors(client):
+    app = await new_app(client, scopes="read write")
+    await sign_up(client, app, "ann")
+    base = {"client_id": app["client_id"], "client_secret": app["client_secret"]}
+
+    r = await client.post("/oauth/token", json={**base, "grant_type": "password", "username": "ann",
+                                                "password": "ann password", "scope": "read"})
+    body = r.json()
+    assert r.status_code == 200 and body["token_type"] == "Bearer" and body["scope"] == "read"
+    assert isinstance(body["created_at"], int)
+
+    r = await client.post("/oauth/token", data={**base, "grant_type": "password", "username": "ann",
+                                                "password": "wrong password"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant" and r.json()["error_description"]
+    r = await client.post("/oauth/token", data={**base, "client_secret": "nope", "grant_type": "password",
+                                                "username": "ann", "password": "ann password"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    r = await client.post("/oauth/token", data={**base, "grant_type": "refresh_token", "refresh_token": "x"})
+    assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
+    r = await client.post("/oauth/token", data={**base, "grant_type": "password", "username": "ann",
+                                                "password": "ann password", "scope": "read follow"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"  # the app did not register follow
+    basic = base64.b64encode(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
+    r = await client.post("/oauth/token", headers={"Authorization": f"Basic {basic}"},
+                          data={"grant_type": "client_credentials"})
+    assert r.status_code == 200  # client_secret_basic
+
+
+async def test_password_grant_is_rate_limited(settings):
+    limited = settings.model_copy(update={"rate_limit_logins_per_account": "2/minute"})
+    app = create_app(limited)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            oauth_app = await new_app(c)
+            await sign_up(c, oauth_app, "ann")
+            form = {"grant_type": "password", "client_id": oauth_app["client_id"], "username": "ann",
+                    "client_secret": oauth_app["client_secret"], "password": "wrong password"}
+            assert [(await c.post("/oauth/token", data=form)).status_code for _ in range(2)] == [400, 400]
+            r = await c.post("/oauth/token", data={**form, "password": "ann password"})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+async def test_authorization_code_out_of_band(client):
+    app = await new_app(client)
+    await sign_up(client, app, "ann")
+    query = {"client_id": app["client_id"], "redirect_uri": OOB, "response_type": "code", "scope": "read write"}
+    page = await client.get("/oauth/authorize", params=query)
+    assert page.status_code == 200 and 'name="password"' in page.text and "<label" in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+    fields = hidden_fields(page.text)
+
+    forged = await client.post("/oauth/authorize", data={**fields, "csrf_token": "forged", "username": "ann",
+                                                         "password": "ann password", "decision": "authorize"})
+    assert forged.status_code == 403
+    wrong = await client.post("/oauth/authorize", data={**fields, "username": "ann", "password": "wrong!",
+                                                        "decision": "authorize"})
+    assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+
+    shown = await client.post("/oauth/authorize", data={**fields, "username": "ann", "password": "ann password",
+                                                        "decision": "authorize"})
+    code = re.search(r'<input type="text" id="code" value="([^"]+)" readonly>', shown.text).group(1)
+    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": OOB,
+                "client_id": app["client_id"], "client_secret": app["client_secret"]}
+    r = await client.post("/oauth/token", data=exchange)
+    assert r.status_code == 200 and r.json()["scope"] == "read write"
+    me = await client.get("/api/v1/accounts/verify_credentials", headers=bearer(r.json()["access_token"]))
+    assert me.json()["username"] == "ann"
+    again = await client.post("/oauth/token", data=exchange)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"  # codes are single-use
+
+
+async def test_authorization_code_redirect_state_and_pkce(client):
+    callback = "https://client.example/callback"
+    app = await new_app(client, redirect=callback)
+    await sign_up(client, app, "ann")
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"client_id": app["client_id"], "redirect_uri": callback, "response_type": "code", "scope": "read",
+             "state": "xyz 1", "code_challenge": challenge, "code_challenge_method": "S256"}
+
+    bad = await client.get("/oauth/authorize", params={**query, "redirect_uri": "https://evil.example/"})
+    assert bad.status_code == 400 and "location" not in bad.headers
+    plain = await client.get("/oauth/authorize", params={**query, "code_challenge_method": "plain"})
+    assert plain.status_code == 400
+
+    fields = hidden_fields((await client.get("/oauth/authorize", params=query)).text)
+    r = await client.post("/oauth/authorize", data={**fields, "username": "ann", "password": "ann password",
+                                                    "decision": "authorize"})
+    assert r.status_code == 302
+    sent = parse_qs(urlsplit(r.headers["location"]).query)
+    assert r.headers["location"].startswith(callback + "?") and sent["state"] == ["xyz 1"]
+    exchange = {"grant_type": "authorization_code", "redirect_uri": callback, "code": sent["code"][0],
+                "client_id": app["client_id"], "client_secret": app["client_secret"]}
+    r = await client.post("/oauth/token", data={**exchange, "code_verifier": "w" * 50})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+    # logged in now (the form started a web session): Authorize without a password, with the session's CSRF token
+    page = await client.get("/oauth/authorize", params=query)
+    assert 'name="password"' not in page.text and "@ann" in page.text
+    r = await client.post("/oauth/authorize", data={**hidden_fields(page.text), "decision": "authorize"})
+    sent = parse_qs(urlsplit(r.headers["location"]).query)
+    r = await client.post("/oauth/token", data={**exchange, "code": sent["code"][0], "code_verifier": verifier})
+    assert r.status_code == 200 and r.json()["scope"] == "read"
+
+    r = await client.post("/oauth/authorize", data={**hidden_fields(page.text), "decision": "deny"})
+    denied = parse_qs(urlsplit(r.headers["location"]).query)
+    assert denied["error"] == ["access_denied"] and denied["state"] == ["xyz 1"] and "code" not in denied
+
+
+async def test_revoke_then_401(client):
+    app = await new_app(client)
+    ann = await sign_up(client, app, "ann")
+    token = ann["Authorization"].split()[1]
+    r = await client.post("/oauth/revoke", data={"client_id": app["client_id"], "client_secret": "wrong",
+                                                 "token": token})
+    assert r.status_code == 401
+    assert (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).status_code == 200
+    r = await client.post("/oauth/revoke", data={"client_id": app["client_id"], "client_secret": app["client_secret"],
+                                                 "token": token})
+    assert r.status_code == 200 and r.json() == {}
+    r = await client.get("/api/v1/accounts/verify_credentials", headers=ann)
+    assert r.status_code == 401 and r.json() == {"error": "The access token is invalid"}
+
+
+async def test_scopes_are_enforced(client, settings):
+    app = await new_app(client)
+    await sign_up(client, app, "ann")
+    bob = await sign_up(client, app, "bob")
+    bob_id = (await client.get("/api/v1/accounts/verify_credentials", headers=bob)).json()["id"]
+    reader = await password_token(client, app, "ann", scope="read")
+    r = await client.post("/api/v1/statuses", headers=reader, data={"status": "hello"})
+    assert r.status_code == 403 and "scope" in r.json()["error"]
+    assert (await client.post(f"/api/v1/accounts/{bob_id}/follow", headers=reader)).status_code == 403
+    assert (await client.get("/api/v1/timelines/home", headers=reader)).status_code == 200
+    assert await count(settings, Post) == 0
+
+    follower = await password_token(client, app, "ann", scope="read follow")
+    assert (await client.post(f"/api/v1/accounts/{bob_id}/block", headers=follower)).json()["blocking"] is True
+    assert (await client.post("/api/v1/statuses", headers=follower, data={"status": "x"})).status_code == 403
+    writer = await password_token(client, app, "ann", scope="write:statuses")
+    assert (await client.get("/api/v1/timelines/home", headers=writer)).status_code == 403
+    assert (await client.post("/api/v1/statuses", headers=writer, data={"status": "x"})).status_code == 200
+    assert (await client.get("/api/v1/timelines/home")).status_code == 401
+
+
+# ---- entities -------------------------------------------------------------------------------
+async def test_status_entities_and_actions(client):
+    app = await new_app(client)
+    ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")
+    r = await client.post("/api/v1/statuses", headers=ann,
+                          json={"status": "Hi <b>all</b> #Jazz\n\nsee https://example.org/a?b=1&c=2.",
+                                "spoiler_text": "cw", "sensitive": True, "language": "en"})
+    post = r.json()
+    assert r.status_code == 200 and STATUS_KEYS <= set(post) and ACCOUNT_KEYS <= set(post["account"])
+    assert "text" not in post and isinstance(post["id"], str) and ISO_MS.match(post["created_at"])
+    assert post["content"].startswith("<p>Hi &lt;b&gt;all&lt;/b&gt; <a href=\"http://testserver/tags/jazz\"")
+    assert "</p><p>see <a href=\"https://example.org/a?b=1&amp;c=2\"" in post["content"]
+    assert post["tags"] == [{"name": "jazz", "url": "http://testserver/tags/jazz", "history": [], "following": False}]
+    assert (post["spoiler_text"], post["sensitive"], post["language"]) == ("cw", True, "en")
+
+    reply = (await client.post("/api/v1/statuses", headers=bob,
+                               data={"status": "@ann nice", "in_reply_to_id": post["id"]})).json()
+    assert reply["in_reply_to_id"] == post["id"] and reply["in_reply_to_account_id"] == post["account"]["id"]
+    assert reply["mentions"] == [{"id": post["account"]["id"], "username": "ann", "acct": "ann",
+                                  "url": "http://testserver/@ann"}]
+    assert 'class="u-url mention">@<span>ann</span></a>' in reply["content"]
+
+    fav = (await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=bob)).json()
+    assert fav["favourited"] is True and fav["favourites_count"] == 1
+    boost = (await client.post(f"/api/v1/statuses/{post['id']}/reblog", headers=bob)).json()
+    assert boost["reblog"]["id"] == post["id"] and boost["reblog"]["reblogs_count"] == 1 and boost["reblogged"]
+    assert [a["username"] for a in (await client.get(f"/api/v1/statuses/{post['id']}/favourited_by")).json()] == ["bob"]
+    assert [a["username"] for a in (await client.get(f"/api/v1/statuses/{post['id']}/reblogged_by")).json()] == ["bob"]
+    assert [s["id"] for s in (await client.get("/api/v1/favourites", headers=bob)).json()] == [post["id"]]
+
+    seen = (await client.get(f"/api/v1/statuses/{post['id']}", headers=bob)).json()
+    assert (seen["favourited"], seen["reblogged"], seen["replies_count"]) == (True, True, 1)
+    thread = (await client.get(f"/api/v1/statuses/{reply['id']}/context")).json()
+    assert [s["id"] for s in thread["ancestors"]] == [post["id"]] and thread["descendants"] == []
+
+    un = (await client.post(f"/api/v1/statuses/{post['id']}/unreblog", headers=bob)).json()
+    assert (un["reblogged"], un["reblogs_count"]) == (False, 0)
+    assert (await client.post(f"/api/v1/statuses/{post['id']}/unfavourite", headers=bob)).json()["favourited"] is False
+
+    assert (await client.delete(f"/api/v1/statuses/{post['id']}", headers=bob)).status_code == 403
+    gone = await client.delete(f"/api/v1/statuses/{post['id']}", headers=ann)
+    assert gone.json()["text"].startswith("Hi <b>all</b>") and gone.json()["tags"][0]["name"] == "jazz"
+    assert (await client.get(f"/api/v1/statuses/{post['id']}")).status_code == 404
+
+
+async def test_accounts_relationships_and_profile(client):
+    app = await new_app(client)
+    ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")
+    ann_id = (await client.get("/api/v1/accounts/lookup", params={"acct": "ann"})).json()["id"]
+    bob_id = (await client.get("/api/v1/accounts/lookup", params={"acct": "@bob@localhost"})).json()["id"]
+
+    rel = (await client.post(f"/api/v1/accounts/{ann_id}/follow", headers=bob, data={"reblogs": "true"})).json()
+    assert RELATIONSHIP_KEYS <= set(rel) and rel["following"] and rel["id"] == ann_id
+    r = await client.get(f"/api/v1/accounts/relationships?id[]={ann_id}&id[]=999999&id[]={bob_id}", headers=bob)
+    assert [(x["id"], x["following"]) for x in r.json()] == [(ann_id, True), (bob_id, False)]
+    profile = (await client.get(f"/api/v1/accounts/{ann_id}")).json()
+    assert profile["followers_count"] == 1 and ACCOUNT_KEYS <= set(profile)
+    assert [a["id"] for a in (await client.get(f"/api/v1/accounts/{ann_id}/followers")).json()] == [bob_id]
+    assert [a["id"] for a in (await client.get(f"/api/v1/accounts/{bob_id}/following")).json()] == [ann_id]
+
+    rel = (await client.post(f"/api/v1/accounts/{bob_id}/remove_from_followers", headers=ann)).json()
+    assert rel["followed_by"] is False
+    rel = (await client.post(f"/api/v1/accounts/{bob_id}/mute", headers=ann)).json()
+    assert rel["muting"] is True
+    assert (await client.post(f"/api/v1/accounts/{bob_id}/unmute", headers=ann)).json()["muting"] is False
+    assert (await client.post(f"/api/v1/accounts/{bob_id}/block", headers=ann)).json()["blocking"] is True
+    assert (await client.post(f"/api/v1/accounts/{ann_id}/follow", headers=bob)).status_code == 403
+    assert (await client.post(f"/api/v1/accounts/{bob_id}/unblock", headers=ann)).json()["blocking"] is False
+
+    found = (await client.get("/api/v1/accounts/search", params={"q": "an"}, headers=bob)).json()
+    assert [a["username"] for a in found] == ["ann"]
+
+    me = await client.patch("/api/v1/accounts/update_credentials", headers=ann,
+                            data={"display_name": "Ann A.", "note": "I <3 jazz\nand #tea", "locked": "false"})
+    assert me.json()["display_name"] == "Ann A." and me.json()["source"]["note"] == "I <3 jazz\nand #tea"
+    assert me.json()["note"].startswith("<p>I &lt;3 jazz<br />and <a ")
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=ann, json={"bot": True})
+    assert r.json()["bot"] is True
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=ann,
+                           files={"avatar": ("a.png", b"\x89PNG", "image/png")}, data={"display_name": "X"})
+    assert r.status_code == 422
+    assert (await client.get(f"/api/v1/accounts/{ann_id}")).json()["display_name"] == "Ann A."
+    svg = await client.get(f"/avatars/{ann_id}.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml") and ">AA</text>" in svg.text
+
+
+# ---- pagination -----------------------------------------------------------------------------
+async def test_link_headers_and_limits(client):
+    app = await new_app(client)
+    ann = await sign_up(client, app, "ann")
+    ids = [(await client.post("/api/v1/statuses", headers=ann, data={"status": f"post {i}"})).json()["id"]
+           for i in range(5)]
+    newest_first = ids[::-1]
+
+    r = await client.get("/api/v1/timelines/home", params={"limit": 2}, headers=ann)
+    assert [s["id"] for s in r.json()] == newest_first[:2]
+    rel = links(r)
+    assert rel["next"] == {"limit": ["2"], "max_id": [newest_first[1]]} and rel["prev"]["min_id"] == [newest_first[0]]
+    r = await client.get("/api/v1/timelines/home", params={"limit": 2, "max_id": newest_first[1]}, headers=ann)
+    assert [s["id"] for s in r.json()] == newest_first[2:4]
+    r = await client.get("/api/v1/timelines/home", params={"limit": 2, "min_id": ids[0]}, headers=ann)
+    assert [s["id"] for s in r.json()] == [ids[2], ids[1]]  # the oldest newer ones, newest first
+    r = await client.get("/api/v1/timelines/home", params={"since_id": ids[3]}, headers=ann)
+    assert [s["id"] for s in r.json()] == [ids[4]]
+    r = await client.get("/api/v1/timelines/home", params={"max_id": ids[0]}, headers=ann)
+    assert r.json() == [] and "link" not in r.headers
+
+    ann_id = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()["id"]
+    r = await client.get(f"/api/v1/accounts/{ann_id}/statuses", params={"limit": 1})
+    assert len(r.json()) == 1 and links(r)["next"]["max_id"] == [newest_first[0]]
+    assert (await client.get(f"/api/v1/accounts/{ann_id}/statuses", params={"pinned": "true"})).json() == []
+
+    for name in ("bob", "cat", "dan"):
+        h = await sign_up(client, app, name)
+        await client.post(f"/api/v1/accounts/{ann_id}/follow", headers=h)
+    r = await client.get(f"/api/v1/accounts/{ann_id}/followers", params={"limit": 2})
+    assert [a["username"] for a in r.json()] == ["dan", "cat"]
+    r = await client.get(f"/api/v1/accounts/{ann_id}/followers", params={"limit": 2, **{
+        "max_id": links(r)["next"]["max_id"][0]}})
+    assert [a["username"] for a in r.json()] == ["bob"]
+
+    for i in range(41):
+        await client.post("/api/v1/statuses", headers=ann, data={"status": f"more {i}"})
+    assert len((await client.get("/api/v1/timelines/public", params={"limit": 1000})).json()) == 40
+
+
+async def test_errors_are_clear_and_write_nothing(client, settings):
+    app = await new_app(client)
+    ann = await sign_up(client, app, "ann")
+    for path in ("/api/v1/statuses/999999", "/api/v1/statuses/abc", "/api/v1/accounts/999999",
+                 "/api/v1/accounts/999999/statuses", "/api/v1/notifications/999999"):
+        r = await client.get(path, headers=ann)
+        assert r.status_code == 404 and r.json()["error"], path
+    assert (await client.post("/api/v1/statuses/999999/favourite", headers=ann)).status_code == 404
+
+    r = await client.post("/api/v1/statuses", headers={**ann, "Content-Type": "application/json"},
+                          content=b'{"status": "hi"')
+    assert r.status_code == 422 and r.json() == {"error": "request body is not valid JSON"}
+    r = await client.post("/api/v1/statuses", headers=ann, json={"status": "hi", "sensitive": "maybe"})
+    assert r.status_code == 422 and "sensitive" in r.json()["error"]
+    r = await client.post("/api/v1/statuses", headers=ann, json={"status": ["a", "b"]})
+    assert r.status_code == 422 and "status" in r.json()["error"]
+    r = await client.get("/api/v1/timelines/home", params={"limit": "ten"}, headers=ann)
+    assert r.status_code == 422 and "limit" in r.json()["error"]
+    r = await client.post("/api/v1/statuses", headers=ann, data={"status": "x" * (settings.max_post_chars + 1)})
+    assert r.status_code == 422 and str(settings.max_post_chars) in r.json()["error"]
+    r = await client.post("/api/v1/statuses", headers=ann, data={"status": "reply", "in_reply_to_id": "999999"})
+    assert r.status_code == 404
+    r = await client.post("/api/v1/statuses", headers=ann, data={"status": "pic", "media_ids[]": "1"})
+    assert r.status_code == 422 and "media" in r.json()["error"]
+    assert await count(settings, Post) == 0
+    me = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()
+    assert me["statuses_count"] == 0
+
+
+async def test_idempotency_key(client, settings):
+    app = await new_app(client)
+    ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")
+    key = {"Idempotency-Key": "abc-123"}
+    first = (await client.post("/api/v1/statuses", headers={**ann, **key}, data={"status": "once"})).json()
+    again = (await client.post("/api/v1/statuses", headers={**ann, **key}, data={"status": "once"})).json()
+    other = (await client.post("/api/v1/statuses", headers={**bob, **key}, data={"status": "once"})).json()
+    assert first["id"] == again["id"] != other["id"]
+    plain = (await client.post("/api/v1/statuses", headers=ann, data={"status": "once"})).json()
+    assert plain["id"] not in (first["id"], other["id"])
+    assert await count(settings, Post) == 3
+
+
+# ---- notifications, search, suggestions, the for-you list, instance -----------------------
+async def test_notifications(client):
+    app = await new_app(client)
+    ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")
+    ann_id = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()["id"]
+    await client.post(f"/api/v1/accounts/{ann_id}/follow", headers=bob)
+    post = (await client.post("/api/v1/statuses", headers=ann, data={"status": "hello"})).json()
+    await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=bob)
+    await client.post("/api/v1/statuses", headers=bob, data={"status": "@ann hi"})
+
+    r = await client.get("/api/v1/notifications", headers=ann)
+    items = r.json()
+    assert [n["type"] for n in items] == ["mention", "favourite", "follow"]
+    assert {"id", "type", "created_at", "account"} <= set(items[0]) and items[0]["account"]["username"] == "bob"
+    assert items[1]["status"]["id"] == post["id"] and "status" not in items[2]
+    assert links(r)["next"]["max_id"] == [items[-1]["id"]]
+
+    r = await client.get("/api/v1/notifications?types[]=follow&types[]=mention", headers=ann)
+    assert [n["type"] for n in r.json()] == ["mention", "follow"]
+    r = await client.get("/api/v1/notifications?exclude_types[]=mention&exclude_types[]=follow_request", headers=ann)
+    assert [n["type"] for n in r.json()] == ["favourite", "follow"]
+    assert (await client.get("/api/v1/notifications?types[]=poll", headers=ann)).json() == []
+
+    one = await client.get(f"/api/v1/notifications/{items[0]['id']}", headers=ann)
+    assert one.json()["id"] == items[0]["id"]
+    assert (await client.get(f"/api/v1/notifications/{items[0]['id']}", headers=bob)).status_code == 404
+    assert (await client.post(f"/api/v1/notifications/{items[0]['id']}/dismiss", headers=bob)).status_code == 404
+    assert (await client.post(f"/api/v1/notifications/{items[0]['id']}/dismiss", headers=ann)).status_code == 200
+    assert len((await client.get("/api/v1/notifications", headers=ann)).json()) == 2
+    await client.post("/api/v1/notifications/clear", headers=ann)
+    assert (await client.get("/api/v1/notifications", headers=ann)).json() == []
+
+
+async def test_search_and_suggestions(client, settings):
+    app = await new_app(client)
+    ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")
+    cat = await sign_up(client, app, "cat")
+    ann_id = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()["id"]
+    await client.post(f"/api/v1/accounts/{ann_id}/follow", headers=bob)
+    await client.post("/api/v1/statuses", headers=ann, data={"status": "Jazz tonight #music"})
+
+    r = (await client.get("/api/v2/search", params={"q": "jazz"}, headers=bob)).json()
+    assert set(r) == {"accounts", "statuses", "hashtags"} and [s["content"][:12] for s in r["statuses"]] == [
+        "<p>Jazz toni"]
+    r = (await client.get("/api/v2/search", params={"q": "#mus", "type": "hashtags"}, headers=bob)).json()
+    assert r["hashtags"] == [{"name": "music", "url": "http://testserver/tags/music", "history": [],
+                              "following": False}] and r["accounts"] == []
+    r = (await client.get("/api/v2/search", params={"q": "ann", "type": "accounts", "resolve": "true"})).json()
+    assert [a["username"] for a in r["accounts"]] == ["ann"]
+    assert (await client.get("/api/v2/search", params={"q": "x", "type": "nope"})).status_code == 422
+
+    suggested = (await client.get("/api/v2/suggestions", headers=cat)).json()
+    assert suggested and all(set(s) == {"source", "sources", "account"} for s in suggested)
+    assert all(s["source"] in ("global", "past_interactions", "staff") for s in suggested)
+    usernames = [s["account"]["username"] for s in suggested]
+    assert "cat" not in usernames and "ann" in usernames
+    v1 = (await client.get("/api/v1/suggestions", headers=cat)).json()
+    assert [a["username"] for a in v1] == usernames
+
+    assert (await client.delete(f"/api/v1/suggestions/{ann_id}", headers=cat)).json() == {}
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as db:
+        hides = list(await db.execute(select(EventRow.verb, EventRow.target_kind, EventRow.target_id)
+                                      .where(EventRow.verb == "hide")))
+    await engine.dispose()
+    assert hides == [("hide", "account", int(ann_id))]
+    assert (await client.delete("/api/v1/suggestions/999999", headers=cat)).status_code == 404
+
+
+async def test_for_you_list(client):
+    app = await new_app(client)
+    ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")
+    ann_id = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()["id"]
+    await client.post(f"/api/v1/accounts/{ann_id}/follow", headers=bob)
+    posted = {(await client.post("/api/v1/statuses", headers=ann, data={"status": f"tune {i}"})).json()["id"]
+              for i in range(3)}
+
+    lists = (await client.get("/api/v1/lists", headers=bob)).json()
+    assert lists == [{"id": "for-you", "title": "For you (Hearth ranked)", "replies_policy": "list",
+                      "exclusive": False}]
+    assert (await client.get("/api/v1/lists/nope", headers=bob)).status_code == 404
+    assert (await client.get("/api/v1/timelines/list/nope", headers=bob)).status_code == 404
+
+    seen: list[str] = []
+    r = await client.get("/api/v1/timelines/list/for-you", params={"limit": 1}, headers=bob)
+    while True:
+        assert r.status_code == 200, r.text
+        seen += [s["id"] for s in r.json()]
+        nxt = links(r).get("next")
+        if not nxt:
+            break
+        cursor = nxt["max_id"][0]
+        assert not cursor.isdigit() and re.fullmatch(r"[A-Za-z0-9._~-]+", cursor)
+        r = await client.get("/api/v1/timelines/list/for-you", params={"limit": 1, "max_id": cursor}, headers=bob)
+    assert len(seen) == len(set(seen)) == 3 and set(seen) == posted
+    r = await client.get("/api/v1/timelines/list/for-you", params={"max_id": "12345"}, headers=bob)
+    assert r.status_code == 422 and "cursor" in r.json()["error"]
+
+
+async def test_instance(client, settings):
+    v1 = (await client.get("/api/v1/instance")).json()
+    v2 = (await client.get("/api/v2/instance/")).json()
+    assert v1["version"].startswith("4.2.0 (compatible; Hearth ") and v2["version"] == v1["version"]
+    assert v2["configuration"]["statuses"]["max_characters"] == settings.max_post_chars
+    assert v1["configuration"]["statuses"]["max_characters"] == settings.max_post_chars
+    assert v2["registrations"]["enabled"] is settings.registrations_open and v2["domain"] == settings.instance_domain
+    assert {"uri", "title", "description", "urls", "stats", "languages", "registrations"} <= set(v1)
+    assert (await client.get("/api/v1/instance/peers")).json() == []
+    assert (await client.get("/api/v1/custom_emojis")).json() == []
