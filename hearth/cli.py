@@ -1,14 +1,17 @@
-"""The `hearth` command line: data, train, eval, bench."""
+"""The `hearth` command line: data, train, eval, bench, serve, demo."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from hearth.settings import Settings
 
 app = typer.Typer(help="Hearth: social software with one unified recommendation model.", no_args_is_help=True)
 data_app = typer.Typer(help="Datasets: download and check.", no_args_is_help=True)
@@ -23,7 +26,7 @@ Dataset = Annotated[str, typer.Option("--dataset", "-d", help="ml-1m, ml-1m-sasr
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/] {message}")
+    console.print(f"[red]error:[/] {message}", soft_wrap=True)  # one line, however long
     raise typer.Exit(2)
 
 
@@ -98,6 +101,47 @@ def bench_quality(dataset: Dataset, data_dir: DataDir = None,
         _fail(str(e))
 
 
+@bench_app.command("replay")
+def bench_replay(dataset: Annotated[str, typer.Option("--dataset", "-d", help="lastfm-2k or synthetic: a seeded "
+                                                                             "community.")] = "lastfm-2k",
+                 data_dir: DataDir = None,
+                 model: Annotated[bool, typer.Option(help="Also train the unified model on the past and replay "
+                                                          "its feed.")] = True,
+                 quick: Annotated[bool, typer.Option(help="Tiny model (minutes in all).")] = False,
+                 max_minutes: Annotated[float, typer.Option(help="Training budget of the model.")] = 8.0,
+                 seed: int = 0,
+                 cut: Annotated[float, typer.Option(help="Cut at this quantile of like times.")] = 0.8,
+                 horizon_days: Annotated[float, typer.Option(help="Targets: likes this long after the cut.")] = 7.0,
+                 workdir: Annotated[Path | None, typer.Option(help="Where the cut database and snapshot go "
+                                                                  "(default: a temporary folder).")] = None,
+                 out: Annotated[Path | None, typer.Option(help="Result JSON (default "
+                                                              "benchmarks/results/replay-<dataset>.json).")] = None,
+                 ) -> None:
+    """Offline replay of the feed: chronological vs ranked (heuristic, model) at a past cut time."""
+    import tempfile
+
+    from hearth.data import DataError
+    from hearth.serving.replay import run_replay
+    out = out or Path("benchmarks/results") / f"replay-{dataset}{'-quick' if quick else ''}.json"
+    with tempfile.TemporaryDirectory(prefix="hearth-replay-") as tmp:
+        try:
+            result = run_replay(dataset, data_dir, out, workdir or Path(tmp), model=model, quick=quick,
+                                max_minutes=max_minutes, seed=seed, cut_quantile=cut, horizon_days=horizon_days,
+                                log=console.print)
+        except (DataError, ValueError) as e:
+            _fail(str(e))
+    from rich.table import Table
+    table = Table(title=f"feed replay, {dataset}, test users ({result['counts']['users_test']})")
+    metrics = [k for k in result["systems"]["chronological"]["test"] if k != "users"]
+    table.add_column("feed")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for name, r in result["systems"].items():
+        table.add_row(name, *(f"{r['test'][m]:.4f}" for m in metrics))
+    console.print(table)
+    console.print(f"written to {out}")
+
+
 @bench_app.command("merge")
 def bench_merge(files: Annotated[list[Path], typer.Argument(help="Result files of the same dataset and split.")],
                 out: Annotated[Path, typer.Option(help="Merged result file.")]) -> None:
@@ -111,14 +155,26 @@ def bench_merge(files: Annotated[list[Path], typer.Argument(help="Result files o
 
 
 @app.command()
-def train(dataset: Dataset, data_dir: DataDir = None,
+def train(dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="As for bench quality; not with "
+                                                                              "--from-db.")] = None,
+          data_dir: DataDir = None,
           model: Annotated[str, typer.Option(help="hstu, sasrec, hstu-content or hstu-people.")] = "hstu",
           out: Annotated[Path | None, typer.Option(help="Snapshot root (default snapshots/<dataset>-<model>).")] = None,
           resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its train_state.pt.")] = False,
           quick: bool = False, seed: int = 0,
           set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set d=128.")] = None,
+          from_db: Annotated[bool, typer.Option("--from-db", help="Train on the app's own event log; the snapshot "
+                                                "goes to the server's snapshot folder.")] = False,
+          database_url: Annotated[str | None, typer.Option(help="With --from-db: the app database "
+                                                           "(default $HEARTH_DATABASE_URL or sqlite:///hearth.db).")]
+          = None,
           ) -> None:
     """Train one sequence model (early stopping on validation) and save a versioned snapshot."""
+    if from_db:
+        _train_from_db(database_url, out, quick, seed, set_ or [])
+        return
+    if dataset is None:
+        _fail("--dataset is required (or --from-db to train on the app's database)")
     from hearth.bench.presets import VARIANTS, preset
     from hearth.bench.quality import dataset_key
     from hearth.data import DataError, default_protocols, load_dataset
@@ -143,6 +199,25 @@ def train(dataset: Dataset, data_dir: DataDir = None,
     path = write_snapshot(fitted, split, root, {"model_name": model, "dataset_source": source})
     console.print(f"best epoch {fitted.result.best_epoch}, valid {json.dumps(fitted.result.best_valid)}")
     console.print(f"snapshot written to {path}")
+
+
+def _train_from_db(database_url: str | None, out: Path | None, quick: bool, seed: int, set_: list[str]) -> None:
+    """The app's event log -> the unified model (hstu, use_authors) -> a snapshot the server hot-reloads."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hearth.serving.train_app import train_from_db
+    from hearth.settings import Settings
+    try:
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        result = train_from_db(settings, quick=quick, seed=seed, out=out, overrides=parse_overrides(set_))
+    except (ValidationError, ValueError) as e:
+        _fail(str(e))
+    except SQLAlchemyError as e:
+        _fail(f"could not read the app database ({database_url or 'default'}): {getattr(e, 'orig', None) or e}; "
+              "is it a Hearth database (`hearth serve` creates one)?")
+    console.print(f"trained on {result.events} events ({', '.join(result.tasks)}), valid {json.dumps(result.valid)}")
+    console.print(f"snapshot written to {result.snapshot} (model run {result.run_id})")
 
 
 @app.command("eval")
@@ -179,6 +254,79 @@ def eval_(snapshot: Annotated[Path, typer.Option(help="Snapshot folder or root."
         metrics = evaluate(scorer, split, task, stage, (10, 20, 50, 200), progress=True)
         console.print(f"{task} ({info['protocols'][task]}), {stage}: " +
                       ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float | np.floating)))
+
+
+Host = Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1, or $HEARTH_HOST).")]
+Port = Annotated[int | None, typer.Option(help="Port (default 8000, or $HEARTH_PORT).")]
+DatabaseUrl = Annotated[str | None, typer.Option(help="sqlite:///PATH or postgresql://... (default "
+                                                      "$HEARTH_DATABASE_URL or sqlite:///hearth.db).")]
+SnapshotDir = Annotated[Path | None, typer.Option(help="Where the server looks for model snapshots "
+                                                       "(default $HEARTH_SNAPSHOT_DIR or snapshots/app).")]
+
+
+def _serve(settings: Settings, login: str | None = None, access_log: bool = True) -> None:
+    """Banner for demo data, a free port, the URL to open, then uvicorn until stopped."""
+    from hearth.app.server import LaunchError, check_port, public_url, run, with_seed_banner
+    try:
+        settings = with_seed_banner(settings)
+        check_port(settings.host, settings.port)
+    except LaunchError as e:
+        _fail(str(e))
+    console.print(f"[bold green]Hearth is serving at {public_url(settings.host, settings.port)}[/] "
+                  "(Ctrl+C stops it)")
+    if login:
+        console.print(login)
+    run(settings, access_log=access_log)
+
+
+@app.command()
+def serve(host: Host = None, port: Port = None, database_url: DatabaseUrl = None, data_dir: DataDir = None,
+          snapshot_dir: SnapshotDir = None,
+          access_log: Annotated[bool, typer.Option(help="Log every request (off for load tests).")] = True) -> None:
+    """Run the app: create and migrate the database if needed, then serve the web UI and the APIs."""
+    from hearth.app.server import LaunchError, app_settings, prepare_database
+    try:
+        settings = app_settings(host=host, port=port, database_url=database_url, data_dir=data_dir,
+                                snapshot_dir=snapshot_dir)
+        prepare_database(settings)
+    except LaunchError as e:
+        _fail(str(e))
+    _serve(settings, access_log=access_log)
+
+
+@app.command()
+def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, host: Host = None, port: Port = None,
+         snapshot_dir: SnapshotDir = None,
+         synthetic: Annotated[bool, typer.Option("--synthetic", help="Seed a synthetic community even when "
+                                                 "LastFM-2k is in the data directory.")] = False,
+         no_train: Annotated[bool, typer.Option("--no-train", help="Serve with the heuristic ranker; "
+                                                "train later with `hearth train --from-db`.")] = False,
+         fresh: Annotated[bool, typer.Option("--fresh", help="Empty the database first (deletes its data!).")]
+         = False,
+         full_train: Annotated[bool, typer.Option("--full-train", help="Train with the full budget instead of "
+                                                  "the quick one (much longer).")] = False,
+         top_artists: Annotated[int | None, typer.Option(help="LastFM-2k: how many of the most-listened artists "
+                                                         "become accounts (default 500).")] = None,
+         accounts: Annotated[int | None, typer.Option(help="Synthetic: accounts (default 1,000).")] = None,
+         posts: Annotated[int | None, typer.Option(help="Synthetic: posts (default 20,000).")] = None,
+         events: Annotated[int | None, typer.Option(help="Synthetic: follows + posts + likes (default 150,000).")]
+         = None,
+         seed: int = 0) -> None:
+    """Seed a demo community (LastFM-2k if present, else synthetic), train the model on it, and serve."""
+    from hearth.app.demo import DemoOptions, seed_demo, train_demo
+    from hearth.app.server import LaunchError, app_settings, check_port, prepare_database
+    options = DemoOptions(synthetic=synthetic, train=not no_train, fresh=fresh, quick=not full_train, seed=seed)
+    try:
+        settings = app_settings(host=host, port=port, database_url=database_url, data_dir=data_dir,
+                                snapshot_dir=snapshot_dir, demo_top_artists=top_artists, demo_accounts=accounts,
+                                demo_posts=posts, demo_events=events)
+        check_port(settings.host, settings.port)  # before minutes of seeding and training, not after
+        prepare_database(settings)
+        result = seed_demo(settings, options, console)
+    except LaunchError as e:
+        _fail(str(e))
+    train_demo(settings, options, console, seeded_now=not result.skipped)
+    _serve(settings, f"Log in as [bold]{result.demo_username}[/] with the password [bold]{result.demo_password}[/]")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     instance_title: str = "Hearth"
     instance_domain: str = "localhost"
     instance_description: str = "A self-hosted social app with one unified recommendation model."
+    instance_banner: str = ""  # shown on every page when set; `hearth serve` sets it for seeded demo data
     registrations_open: bool = True
     max_post_chars: int = Field(500, ge=1, le=100_000)
     max_bio_chars: int = Field(500, ge=0)
@@ -53,9 +54,18 @@ class Settings(BaseSettings):
     freshness_half_life_hours: float = Field(24.0, gt=0)
     max_posts_per_author: int = Field(2, ge=1)  # per feed page
     seen_grace_minutes: float = Field(30.0, ge=0)  # an impression older than this hides the post from "For you"
+    feed_window_hours: float = Field(72.0, gt=0)  # how far back candidate sources look for posts
+    feed_out_of_network_share: float = Field(0.3, ge=0, le=1)  # aimed share of a page from accounts not followed
+    people_graph_weight: float = Field(1.0, ge=0)  # people: model z-score + weight * log1p(Adamic-Adar)
+    feed_model_weight: float = Field(1.0, ge=0)  # feed: weight of the model's next-post score in p(engage)
     text_model: str | None = None  # sentence-transformers name or folder, for post text embeddings
     session_days: int = Field(30, ge=1)
     secure_cookies: bool = False  # set when served over https
+    # `hearth demo`: how much to seed (LastFM-2k's most-listened artists become accounts; synthetic sizes).
+    demo_top_artists: int = Field(500, ge=1, le=17_632)
+    demo_accounts: int = Field(1_000, ge=2)
+    demo_posts: int = Field(20_000, ge=1)
+    demo_events: int = Field(150_000, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -55,10 +55,25 @@ class Recommender:
         self.user_index = {u: i for i, u in enumerate(snapshot.user_ids)}
         self.item_index = {t: i for i, t in enumerate(snapshot.item_ids)}
         self.device = next(self.model.parameters()).device
+        self._catalogue: dict[int, torch.Tensor] = {}  # kind -> target vectors, computed once per snapshot
+
+    def catalogue_vectors(self, kind: int) -> torch.Tensor:
+        """Every target vector of a kind. A snapshot's weights never change, so serving computes
+        them once instead of on every request (1M posts: ~0.5 s each time)."""
+        if kind not in self._catalogue:
+            with torch.no_grad():
+                self._catalogue[kind] = self.model.target_vectors(self.model.catalogue(kind)).float()
+        return self._catalogue[kind]
 
     @classmethod
-    def load(cls, path: Path | str, device: str = "cpu") -> Recommender:
-        return cls(load_snapshot(Path(path), device))
+    def load(cls, path: Path | str, device: str = "cpu", warm: bool = True) -> Recommender:
+        """Load a snapshot; `warm` computes the catalogue vectors now (in the loading thread)
+        rather than in the first request."""
+        rec = cls(load_snapshot(Path(path), device))
+        if warm:
+            for kind in (ITEM, 1):
+                rec.catalogue_vectors(kind)
+        return rec
 
     # ---- id mapping ---------------------------------------------------------------------
     def _gid(self, kind: str, raw: str) -> int | None:
@@ -158,7 +173,8 @@ class Recommender:
         if nonempty:
             states = self._encode([histories[i] for i in nonempty])
             with torch.no_grad():
-                scores[nonempty] = self.model.scores(states, kind).cpu().numpy()
+                q = self.model.query(states, "item" if kind == ITEM else "account").float()
+                scores[nonempty] = (q @ self.catalogue_vectors(kind).T).cpu().numpy()
         out = []
         for b, hist in enumerate(histories):
             s = scores[b]
@@ -170,7 +186,7 @@ class Recommender:
                 me = (users[b] if users is not None else None) or (hist[0].user if len(hist) else None)
                 if me is not None and str(me) in self.user_index:
                     s[self.user_index[str(me)]] = -np.inf
-            top = np.argsort(-s, kind="stable")[:k]
+            top = _top_k(s, k)
             out.append([Recommendation(kind_name, str(ids[i]), float(s[i]), cold_start=not len(hist))
                         for i in top if np.isfinite(s[i])])
         return out
@@ -218,3 +234,12 @@ class Recommender:
         if c.kind == "item":
             return float(self.snapshot.item_popularity[gid - 1])
         return float(self.snapshot.account_popularity[gid - self.cfg.n_items - 1])
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first (ties by index); argpartition keeps it
+    linear in the catalogue size."""
+    if k < len(scores):
+        part = np.argpartition(-scores, k - 1)[:k]
+        return part[np.lexsort((part, -scores[part]))]
+    return np.argsort(-scores, kind="stable")

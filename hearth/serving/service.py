@@ -1,19 +1,55 @@
 """The serving facade the app holds (`app.state.serving`): the ranked "For you" feed and
-people you may know. Interim version: chronological feed and most-followed accounts;
-the ranking pipeline replaces the bodies, not the interface."""
+people you may know, ranked by the newest model snapshot when there is one (hot-reloaded),
+by the heuristic ranker until then.
+
+Feed pipeline (DESIGN.md "Serving"): viewer context (follows, blocks, mutes, dismissals) ->
+candidate sources (followed accounts, posts liked by people you follow or by people with your
+taste, the model's nearest posts, suggested authors, popular) -> per-verb probabilities
+(model, else heuristic) -> value blend x freshness -> policy (nothing seen, hidden, blocked or
+muted, no own posts, author diversity, in/out-of-network mix) -> entries with reasons.
+
+Impressions: pass `events=app.state.events` to `feed()` and every served entry is recorded as
+an `impression` (context {"surface", "source", "served": true}) through the EventBuffer; an
+impression older than `seen_grace_minutes` keeps the post out of later feeds. Clients may also
+report impressions and dwell time through `POST /api/hearth/v1/events`.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearth.app.models import Account, Post
-from hearth.app.services import graph, timelines
-from hearth.app.services.pages import Page
+from hearth.app.services.errors import Invalid
+from hearth.app.services.events import EventBuffer
+from hearth.app.services.posts import POST_LOAD
+from hearth.serving import candidates as src
+from hearth.serving.candidates import PostFacts, TimedCache, ViewerContext, unix
+from hearth.serving.cursor import FeedCursor, decode_cursor, encode_cursor
+from hearth.serving.heuristic import heuristic_probabilities, like_logit, sigmoid
+from hearth.serving.model_scorer import SnapshotScorer
+from hearth.serving.rank import (
+    Scored,
+    blend_value,
+    feed_reason,
+    final_score,
+    freshness,
+    people_reason,
+    select_page,
+    standardise,
+)
+from hearth.serving.snapshots import SnapshotWatcher
 from hearth.settings import Settings
+
+MAX_FEED_LIMIT = 40
+MAX_PEOPLE_LIMIT = 80
+MARKS_CHUNK = 200  # candidates checked against the viewer's seen / hidden / liked posts per query
 
 
 @dataclass
@@ -44,26 +80,229 @@ class ServingState:
     def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]):
         self.settings = settings
         self.sessionmaker = sessionmaker
+        self.watcher = SnapshotWatcher(settings.snapshot_dir, settings.snapshot_poll_seconds)
+        self._watermarks = TimedCache(ttl=60.0)
+        self._popular_posts = TimedCache(ttl=30.0)
+        self._popular_accounts = TimedCache(ttl=60.0)
+        # Per viewer, slow to change, costly to compute: reused for a few minutes by the feed.
+        self._friends_of_friends = TimedCache(ttl=300.0, max_keys=4096)
+        self._co_likers = TimedCache(ttl=300.0, max_keys=4096)
 
+    # ---- lifecycle and status ------------------------------------------------------------------
     async def start(self) -> None:
-        pass
+        """Start watching the snapshot folder (the first look happens right away, in the background)."""
+        await self.watcher.start()
 
     async def stop(self) -> None:
-        pass
+        await self.watcher.stop()
+
+    async def reload(self) -> bool:
+        """Look for a new snapshot now (what the watcher does every poll); True if one was swapped in."""
+        return await self.watcher.check()
 
     def status(self) -> dict[str, Any]:
-        return {"ranker": "heuristic", "snapshot": None}
+        scorer = self.watcher.current
+        out: dict[str, Any] = {"ranker": "model" if scorer else "heuristic", "snapshot": None, "version": None,
+                               "trained_at": None, "loaded_at": None, "events_trained_on": None}
+        if scorer is not None:
+            out.update(scorer.describe())
+        out["last_error"] = self.watcher.last_error
+        return out
 
-    async def feed(self, db: AsyncSession, viewer: Account, limit: int = 20, cursor: str | None = None) -> FeedPage:
-        page = Page(max_id=int(cursor) if cursor else None, limit=limit)
-        rows = await timelines.home(db, viewer, page)
-        entries = [FeedEntry(p, 0.0, f"From @{p.account.username}, whom you follow", "following") for p in rows]
-        return FeedPage(entries, str(rows[-1].id) if len(rows) == limit else None, "heuristic")
+    # ---- the feed ------------------------------------------------------------------------------
+    async def feed(self, db: AsyncSession, viewer: Account, limit: int = 20, cursor: str | None = None, *,
+                   events: EventBuffer | None = None, surface: str = "for_you",
+                   now: datetime | None = None) -> FeedPage:
+        """One page of the ranked "For you" feed; `cursor` continues a previous page; `now`
+        ranks as of another time (the offline replay). With `events`, served entries are
+        recorded as impressions."""
+        if not 1 <= int(limit) <= MAX_FEED_LIMIT:
+            raise Invalid(f"limit must be between 1 and {MAX_FEED_LIMIT}")
+        state = decode_cursor(viewer.id, cursor) if cursor else None
+        ranked_at = datetime.fromtimestamp(state.ranked_at, UTC) if state else (now or datetime.now(UTC))
+        served = set(state.served) if state else set()
+        ctx = await self._context(db, viewer.id, ranked_at)
+        scorer = self.watcher.current
+        history = []
+        if scorer is not None:
+            history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len))
 
+        pool = await self._candidates(db, ctx, scorer if history else None, history)
+        cands = [f for f in pool.values()
+                 if f.id not in served and f.author != viewer.id and f.author not in ctx.excluded_authors]
+        affinity = await src.author_affinity(db, viewer.id)
+        scored = sorted(self._score(cands, ctx, affinity, scorer if history else None, history),
+                        key=lambda s: (-s.score, -s.facts.id))
+        # What the viewer saw, hid or liked is looked up for the best candidates only, a chunk at
+        # a time, until both sides of the in/out-of-network mix have enough for the page.
+        seen_before = ranked_at - timedelta(minutes=self.settings.seen_grace_minutes)
+        want_out = round(int(limit) * self.settings.feed_out_of_network_share)
+        want = {True: 2 * (int(limit) - want_out), False: 2 * want_out}  # twice: room for the author cap
+        left = {True: sum(s.in_network for s in scored), False: sum(not s.in_network for s in scored)}
+        have = {True: 0, False: 0}
+        kept: list[Scored] = []
+        checked = 0
+        while checked < len(scored) and any(have[side] < want[side] and left[side] for side in (True, False)):
+            chunk = scored[checked:checked + MARKS_CHUNK]
+            checked += len(chunk)
+            marks = await src.viewer_marks(db, viewer.id, [s.facts.id for s in chunk], seen_before)
+            for s in chunk:
+                left[s.in_network] -= 1
+                if s.facts.id not in marks:
+                    kept.append(s)
+                    have[s.in_network] += 1
+        page = select_page(kept, int(limit), self.settings.max_posts_per_author,
+                           self.settings.feed_out_of_network_share)
+        entries = await self._entries(db, page, affinity, ranked_at)
+        more = len(kept) > len(page) or checked < len(scored)
+        next_cursor = None
+        if more and entries:
+            next_state = FeedCursor(ranked_at=unix(ranked_at), page=(state.page if state else 0) + 1,
+                                    served=[*(state.served if state else []), *(s.facts.id for s in page)])
+            next_cursor = encode_cursor(viewer.id, next_state)
+        if events is not None:
+            for e in entries:
+                events.add(viewer.id, "impression", "item", e.post.id,
+                           context={"surface": surface, "source": e.source, "served": True})
+        ranker = f"model:{scorer.version}" if scorer is not None and history else "heuristic"
+        return FeedPage(entries, next_cursor, ranker)
+
+    async def _context(self, db: AsyncSession, viewer_id: int, now: datetime) -> ViewerContext:
+        window_start = now - timedelta(hours=self.settings.feed_window_hours)
+        key = int(window_start.timestamp() // 60)
+        watermark = self._watermarks.get(key)
+        if watermark is None:
+            watermark = await src.post_watermark(db, window_start)
+            self._watermarks.put(key, watermark)
+        return await src.viewer_context(db, viewer_id, now, window_start, int(watermark))  # type: ignore[arg-type]
+
+    async def _candidates(self, db: AsyncSession, ctx: ViewerContext, scorer: SnapshotScorer | None,
+                          history: list) -> dict[int, PostFacts]:
+        pool: dict[int, PostFacts] = {}
+
+        def add(found: Iterable[PostFacts]) -> None:
+            for f in found:
+                if f.id in pool:
+                    pool[f.id].merge(f)
+                else:
+                    pool[f.id] = f.copy()
+
+        add(await src.following_posts(db, ctx))
+        add(await src.liked_by_following(db, ctx))
+        likers = self._co_likers.get(ctx.viewer_id)
+        if likers is None:
+            likers = await src.co_likers(db, ctx.viewer_id)
+            self._co_likers.put(ctx.viewer_id, likers)
+        add(await src.co_liked(db, ctx, likers))  # type: ignore[arg-type]
+        key = (int(ctx.window_start.timestamp() // 60), int(ctx.now.timestamp() // 60))
+        popular = self._popular_posts.get(key)
+        if popular is None:
+            popular = await src.popular_recent(db, ctx)
+            self._popular_posts.put(key, popular)
+        add(popular)  # type: ignore[arg-type]
+        if scorer is not None:
+            add(await src.posts_by_ids(db, ctx, scorer.similar_posts(history)))
+            authors = scorer.suggested_accounts(history, ctx.viewer_id)
+        else:
+            authors = self._friends_of_friends.get(ctx.viewer_id)
+            if authors is None:
+                fof = await src.friends_of_friends(db, ctx.viewer_id)
+                top = sorted(fof.values(), key=lambda p: (-p.adamic_adar, p.id))
+                authors = {p.id: p.common for p in top[:200]}
+                self._friends_of_friends.put(ctx.viewer_id, authors)
+            authors = {a: n for a, n in authors.items() if a not in ctx.following}  # type: ignore[union-attr]
+        authors = {a: s for a, s in authors.items() if a not in ctx.excluded_authors}
+        add(await src.posts_of_authors(db, ctx, dict(list(authors.items())[:30])))
+        return pool
+
+    def _score(self, cands: list[PostFacts], ctx: ViewerContext, affinity: dict[int, float],
+               scorer: SnapshotScorer | None, history: list) -> list[Scored]:
+        """value x freshness for every candidate.
+
+        Heuristic: value = sum_k w_k p_k with the heuristic's p_k. With a snapshot, for each post
+        the model can represent: p(engage) = sigmoid(heuristic like-logit + feed_model_weight x the
+        model's next-post score, standardised over this request's candidates), and p_k = p(engage)
+        x the model's verb head p(k | viewer, post), so its hide / mute / block predictions count
+        against the post with their negative weights."""
+        weights = self.settings.value_weights
+        half_life = self.settings.freshness_half_life_hours
+        now = unix(ctx.now)
+        model_scores = scorer.score_posts(history, cands) if scorer is not None else {}
+        head = standardise({pid: s.head for pid, s in model_scores.items()})
+        out = []
+        for f in cands:
+            fresh = freshness(now - f.created_at, half_life)
+            if f.id in model_scores:
+                p_engage = sigmoid(like_logit(f, ctx.following, affinity, now)
+                                   + self.settings.feed_model_weight * head[f.id])
+                value, who = p_engage * blend_value(model_scores[f.id].verbs, weights), "model"
+            else:
+                value, who = blend_value(heuristic_probabilities(f, ctx.following, affinity, now), weights), "heuristic"
+            out.append(Scored(f, value, fresh, final_score(value, fresh), who))
+        return out
+
+    async def _entries(self, db: AsyncSession, page: list[Scored], affinity: dict[int, float],
+                       ranked_at: datetime) -> list[FeedEntry]:
+        if not page:
+            return []
+        posts = {p.id: p for p in await db.scalars(select(Post).where(Post.id.in_([s.facts.id for s in page]))
+                                                   .options(*POST_LOAD))}
+        people = {s.facts.author for s in page}
+        for s in page:
+            people.update(s.facts.liked_by_following[:1], s.facts.shared_by[:1])
+        names = await src.usernames(db, people)
+        now = unix(ranked_at)
+        return [FeedEntry(posts[s.facts.id], round(s.score, 6), feed_reason(s.facts, names, affinity, now),
+                          s.facts.source)
+                for s in page if s.facts.id in posts]
+
+    # ---- people you may know -----------------------------------------------------------------------
     async def people(self, db: AsyncSession, viewer: Account, limit: int = 10) -> list[PersonSuggestion]:
-        exclude = await graph.following_ids(db, viewer.id) | await graph.blocked_or_muted_ids(db, viewer.id)
-        exclude.add(viewer.id)
-        q = (select(Account).where(Account.id.not_in(exclude), Account.discoverable.is_(True))
-             .order_by(Account.followers_count.desc(), Account.id).limit(limit))
-        return [PersonSuggestion(a, float(a.followers_count), "Popular on Hearth", "popular")
-                for a in await db.scalars(q)]
+        """Model account retrieval + friends of friends + popular, merged and ranked
+        (standardised model score + weight * log1p(Adamic-Adar)), with social proof."""
+        if not 1 <= int(limit) <= MAX_PEOPLE_LIMIT:
+            raise Invalid(f"limit must be between 1 and {MAX_PEOPLE_LIMIT}")
+        now = datetime.now(UTC)
+        ctx = await src.viewer_context(db, viewer.id, now, now, 0)
+        exclude = ctx.following | ctx.excluded_authors | {viewer.id}
+        scorer = self.watcher.current
+        history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len)) if scorer else []
+
+        cands = {a: p for a, p in (await src.friends_of_friends(db, viewer.id)).items() if a not in exclude}
+        model_found = scorer.suggested_accounts(history, viewer.id) if scorer is not None and history else {}
+        popular = self._popular_accounts.get("all")
+        if popular is None:
+            popular = await src.popular_accounts(db)
+            self._popular_accounts.put("all", popular)
+        for a in model_found:
+            cands.setdefault(a, src.PersonFacts(a)).sources.add("model")
+        for a, _ in popular:  # type: ignore[union-attr]
+            cands.setdefault(a, src.PersonFacts(a)).sources.add("popular")
+        for a in exclude:
+            cands.pop(a, None)
+        facts = await src.people_facts(db, cands)
+        cands = {a: p for a, p in cands.items() if facts.get(a, (False, 0))[0]}
+        model_scores = scorer.score_accounts(history, list(cands)) if scorer is not None and history else {}
+        z = standardise(model_scores)
+        w = self.settings.people_graph_weight
+        ranked = []
+        for a, p in cands.items():
+            p.followers = facts[a][1]
+            model_part = z.get(a, -1.0) if z else 0.0
+            p.model_score = model_scores.get(a)
+            score = model_part + w * math.log1p(p.adamic_adar) + 0.05 * math.log1p(p.followers)
+            ranked.append((score, p))
+        ranked.sort(key=lambda t: (-t[0], t[1].id))
+        top = ranked[:int(limit)]
+        mutuals = await src.mutuals_of(db, viewer.id, [p.id for _, p in top])
+        wanted = {p.id for _, p in top} | {m for ms in mutuals.values() for m in ms}
+        accounts = {a.id: a for a in await db.scalars(select(Account).where(Account.id.in_(wanted)))} if wanted else {}
+        out = []
+        for score, p in top:
+            if p.id not in accounts:
+                continue
+            ms = [accounts[m] for m in mutuals.get(p.id, []) if m in accounts]
+            source = ("friends_of_friends" if p.common else "model" if "model" in p.sources else "popular")
+            reason = people_reason([f"@{m.username}" for m in ms], max(p.common, len(ms)), source)
+            out.append(PersonSuggestion(accounts[p.id], round(score, 6), reason, source, ms))
+        return out

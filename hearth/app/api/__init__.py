@@ -4,4 +4,6 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from hearth.app.api import hearth, mastodon, oauth
+
+    return [oauth.router, *mastodon.routers(), hearth.router]

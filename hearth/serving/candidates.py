@@ -1,0 +1,407 @@
+"""Where "For you" candidates and people suggestions come from: one small function per source
+(as Mastodon's account_suggestions/ has one class per source), each one bounded SQL query.
+
+Sources return `PostFacts`: what ranking needs to know about a post (author, time, counts)
+plus which source found it and the social proof it came with. Nothing here ranks; nothing
+here loads ORM objects. Every query is bounded by a LIMIT and, for posts, by the feed window
+(`id >= watermark`, using the posts(account_id, id) and favourites(account_id, post_id)
+indexes), so the cost of a feed does not grow with the size of the instance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from hearth.app.models import Account, Block, EventRow, Favourite, Follow, Mute, Post
+
+Original = aliased(Post)
+
+FOLLOWING, SIMILAR, POPULAR, SUGGESTED = "following", "similar", "popular", "suggested_author"
+SOURCE_PRIORITY = (FOLLOWING, SIMILAR, SUGGESTED, POPULAR)  # the entry's `source` is the first that found it
+
+
+@dataclass
+class PostFacts:
+    """A candidate post as ranking sees it."""
+
+    id: int
+    author: int
+    created_at: float  # unix seconds
+    favourites: int = 0
+    replies: int = 0
+    reblogs: int = 0
+    is_reply: bool = False
+    sources: set[str] = field(default_factory=set)
+    liked_by_following: list[int] = field(default_factory=list)  # followed accounts who liked it
+    shared_by: list[int] = field(default_factory=list)  # followed accounts who reblogged it
+    co_likes: int = 0  # likes from people who like what the viewer likes
+    model_similarity: float | None = None  # item-retrieval score, when the model proposed it
+    suggested_author_score: float | None = None  # how strongly its author is suggested to the viewer
+
+    def merge(self, other: PostFacts) -> None:
+        self.sources |= other.sources
+        self.liked_by_following = list(dict.fromkeys([*self.liked_by_following, *other.liked_by_following]))
+        self.shared_by = list(dict.fromkeys([*self.shared_by, *other.shared_by]))
+        self.co_likes = max(self.co_likes, other.co_likes)
+        for name in ("model_similarity", "suggested_author_score"):
+            if getattr(other, name) is not None:
+                mine = getattr(self, name)
+                setattr(self, name, getattr(other, name) if mine is None else max(mine, getattr(other, name)))
+
+    @property
+    def source(self) -> str:
+        return next((s for s in SOURCE_PRIORITY if s in self.sources), POPULAR)
+
+    def copy(self) -> PostFacts:
+        """A copy whose sets and lists can be merged into without touching the original (cached lists)."""
+        return replace(self, sources=set(self.sources), liked_by_following=list(self.liked_by_following),
+                       shared_by=list(self.shared_by))
+
+
+@dataclass
+class HistoryRow:
+    """One of the viewer's own events as read from the database, for the model's input."""
+
+    verb: str
+    target_kind: str
+    target_id: int
+    ts: float
+    value: float = 1.0
+    author: int | None = None  # for posts: their author
+
+
+@dataclass
+class ViewerContext:
+    """Who is asking and what they must not be shown, read in one query per request."""
+
+    viewer_id: int
+    now: datetime
+    window_start: datetime
+    watermark: int  # smallest post id created inside the window (approximately: ids grow with time)
+    following: set[int] = field(default_factory=set)
+    excluded_authors: set[int] = field(default_factory=set)  # blocked either way, muted, dismissed ("hide")
+
+
+def unix(dt: datetime) -> float:
+    return dt.timestamp() if dt.tzinfo else dt.replace(tzinfo=UTC).timestamp()
+
+
+_FACT_COLUMNS = (Post.id, Post.account_id, Post.created_at, Post.favourites_count, Post.replies_count,
+                 Post.reblogs_count, Post.in_reply_to_id)
+
+
+def _facts(row: Sequence, source: str) -> PostFacts:
+    return PostFacts(id=row[0], author=row[1], created_at=unix(row[2]), favourites=row[3] or 0, replies=row[4] or 0,
+                     reblogs=row[5] or 0, is_reply=row[6] is not None, sources={source})
+
+
+def _window(ctx: ViewerContext, post=Post):  # noqa: ANN001, ANN202 - a Post alias; a SQL clause
+    return and_(post.id >= ctx.watermark, post.created_at >= ctx.window_start, post.created_at <= ctx.now)
+
+
+def _discoverable(post=Post):  # noqa: ANN001, ANN202
+    """Posts that may be shown to people who do not follow the author: public, original, not replies."""
+    return and_(post.visibility == "public", post.reblog_of_id.is_(None), post.in_reply_to_id.is_(None))
+
+
+def _followed(viewer_id: int):  # noqa: ANN202 - a SQL subquery
+    return select(Follow.target_account_id).where(Follow.account_id == viewer_id)
+
+
+# ---- the viewer ------------------------------------------------------------------------------
+async def post_watermark(db: AsyncSession, cutoff: datetime) -> int:
+    """The smallest post id created at or after `cutoff`, by binary search on the primary key
+    (about 20 index probes). Assumes ids grow with time, which they do for posts written by
+    the app; for back-dated imports the window is approximate (queries also filter on time)."""
+    lo = await db.scalar(select(func.min(Post.id)))
+    hi = await db.scalar(select(func.max(Post.id)))
+    if lo is None:
+        return 0
+    hi += 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = (await db.execute(select(Post.id, Post.created_at).where(Post.id >= mid)
+                                .order_by(Post.id).limit(1))).first()
+        if row is None:
+            hi = mid
+        elif row[1] >= cutoff:
+            hi = mid  # ids in [mid, row id) do not exist, so `id >= mid` selects the same posts
+        else:
+            lo = row[0] + 1
+    return lo
+
+
+async def viewer_context(db: AsyncSession, viewer_id: int, now: datetime, window_start: datetime,
+                         watermark: int) -> ViewerContext:
+    """Follows, blocks (both ways), mutes and dismissed accounts in one round trip."""
+    q = union_all(
+        select(literal("f"), Follow.target_account_id).where(Follow.account_id == viewer_id),
+        select(literal("x"), Block.target_account_id).where(Block.account_id == viewer_id),
+        select(literal("x"), Block.account_id).where(Block.target_account_id == viewer_id),
+        select(literal("x"), Mute.target_account_id).where(Mute.account_id == viewer_id),
+        select(literal("x"), EventRow.target_id).where(EventRow.account_id == viewer_id, EventRow.verb == "hide",
+                                                       EventRow.target_kind == "account"),
+    )
+    ctx = ViewerContext(viewer_id, now, window_start, watermark)
+    for kind, account_id in await db.execute(q):
+        (ctx.following if kind == "f" else ctx.excluded_authors).add(int(account_id))
+    return ctx
+
+
+async def viewer_marks(db: AsyncSession, viewer_id: int, post_ids: Iterable[int], seen_before: datetime) -> set[int]:
+    """Posts among `post_ids` not to show again: hidden, liked, shared, replied to, or seen
+    (an impression older than the grace period) by the viewer."""
+    ids = list(post_ids)
+    if not ids:
+        return set()
+    ev = select(EventRow.target_id).where(
+        EventRow.account_id == viewer_id, EventRow.target_kind == "item", EventRow.target_id.in_(ids),
+        or_(EventRow.verb.in_(("hide", "like", "share", "reply")),
+            and_(EventRow.verb == "impression", EventRow.ts < seen_before)))
+    fav = select(Favourite.post_id).where(Favourite.account_id == viewer_id, Favourite.post_id.in_(ids))
+    return {int(i) for (i,) in await db.execute(union_all(ev, fav))}
+
+
+async def author_affinity(db: AsyncSession, viewer_id: int, recent: int = 200) -> dict[int, float]:
+    """How much the viewer engaged with each author lately: likes count 1, replies and shares 2."""
+    likes = (select(Favourite.post_id).where(Favourite.account_id == viewer_id)
+             .order_by(Favourite.id.desc()).limit(recent).subquery())
+    mine = (select(Post.in_reply_to_account_id, Post.reblog_of_id).where(Post.account_id == viewer_id)
+            .order_by(Post.id.desc()).limit(recent).subquery())
+    q = union_all(
+        select(Post.account_id, literal(1.0)).join(likes, likes.c.post_id == Post.id),
+        select(mine.c.in_reply_to_account_id, literal(2.0)).where(mine.c.in_reply_to_account_id.is_not(None)),
+        select(Original.account_id, literal(2.0)).join(mine, mine.c.reblog_of_id == Original.id),
+    )
+    out: dict[int, float] = defaultdict(float)
+    for author, weight in await db.execute(q):
+        if author is not None and author != viewer_id:
+            out[int(author)] += float(weight)
+    return dict(out)
+
+
+async def recent_history(db: AsyncSession, viewer_id: int, limit: int,
+                         exclude_verbs: Sequence[str] = ("impression", "post")) -> list[HistoryRow]:
+    """The viewer's last `limit` events (newest first) with each post's author, for the model
+    (the verbs the trainer leaves out, see applog.EXCLUDED_VERBS, are left out here too)."""
+    q = (select(EventRow.verb, EventRow.target_kind, EventRow.target_id, EventRow.ts, EventRow.value, Post.account_id)
+         .outerjoin(Post, and_(EventRow.target_kind == "item", Post.id == EventRow.target_id))
+         .where(EventRow.account_id == viewer_id, EventRow.verb.not_in(list(exclude_verbs)))
+         .order_by(EventRow.id.desc()).limit(limit))
+    return [HistoryRow(verb, kind, int(target), unix(ts), 1.0 if value is None else float(value),
+                       None if author is None else int(author))
+            for verb, kind, target, ts, value, author in await db.execute(q)]
+
+
+async def usernames(db: AsyncSession, account_ids: Iterable[int]) -> dict[int, str]:
+    ids = list(set(account_ids))
+    if not ids:
+        return {}
+    return {i: u for i, u in await db.execute(select(Account.id, Account.username).where(Account.id.in_(ids)))}
+
+
+# ---- post sources ------------------------------------------------------------------------------
+def _liked_by(ctx: ViewerContext, likers, limit: int):  # noqa: ANN001, ANN202 - SQL clause in, Select out
+    """Recent discoverable posts liked by `likers`, one row per like (with the liker). The likes
+    are read first, from favourites(account_id, post_id), as a bounded subquery: the planner
+    must not walk the window's posts and probe each liker for each of them."""
+    likes = (select(Favourite.post_id, Favourite.account_id).where(likers, Favourite.post_id >= ctx.watermark)
+             .order_by(Favourite.post_id.desc()).limit(limit).subquery())
+    return (select(*_FACT_COLUMNS, likes.c.account_id).join(likes, likes.c.post_id == Post.id)
+            .where(_window(ctx), _discoverable()))
+
+
+async def following_posts(db: AsyncSession, ctx: ViewerContext, limit: int = 300) -> list[PostFacts]:
+    """Followed accounts' recent posts, and the originals they reblogged ("shared by")."""
+    followed = _followed(ctx.viewer_id)
+    reply_ok = or_(Post.in_reply_to_account_id.is_(None), Post.in_reply_to_account_id == ctx.viewer_id,
+                   Post.in_reply_to_account_id == Post.account_id, Post.in_reply_to_account_id.in_(followed))
+    q = (select(*_FACT_COLUMNS, Post.reblog_of_id, Original.id, Original.account_id, Original.created_at,
+                Original.favourites_count, Original.replies_count, Original.reblogs_count, Original.in_reply_to_id,
+                Original.visibility)
+         .outerjoin(Original, Original.id == Post.reblog_of_id)
+         .where(Post.account_id.in_(followed), _window(ctx), Post.visibility.in_(("public", "unlisted", "private")),
+                reply_ok)
+         .order_by(Post.id.desc()).limit(limit))
+    rows = list(await db.execute(q))
+    out: dict[int, PostFacts] = {}
+    for row in rows:
+        if row[7] is None:
+            facts = _facts(row, FOLLOWING)
+        else:  # a reblog: the candidate is the original, shared by someone the viewer follows
+            if row[9] is None or row[15] not in ("public", "unlisted"):
+                continue
+            facts = _facts(row[8:15], FOLLOWING)
+            facts.shared_by = [row[1]]
+        if facts.id in out:
+            out[facts.id].merge(facts)
+        else:
+            out[facts.id] = facts
+    return list(out.values())
+
+
+async def liked_by_following(db: AsyncSession, ctx: ViewerContext, limit: int = 500) -> list[PostFacts]:
+    """Recent public posts that people the viewer follows liked."""
+    q = _liked_by(ctx, Favourite.account_id.in_(_followed(ctx.viewer_id)), limit)
+    out: dict[int, PostFacts] = {}
+    for row in await db.execute(q):
+        facts = out.get(row[0]) or out.setdefault(row[0], _facts(row, SIMILAR))
+        facts.liked_by_following.append(int(row[7]))
+    return list(out.values())
+
+
+async def co_likers(db: AsyncSession, viewer_id: int, my_recent: int = 20, likers: int = 30) -> list[int]:
+    """The people who most often liked what the viewer liked lately (their last likes of
+    not-too-popular posts, so one viral post does not make everyone a co-liker)."""
+    mine = (select(Favourite.post_id).join(Post, Post.id == Favourite.post_id)
+            .where(Favourite.account_id == viewer_id, Post.favourites_count < 200)
+            .order_by(Favourite.id.desc()).limit(my_recent))
+    q = (select(Favourite.account_id).where(Favourite.post_id.in_(mine), Favourite.account_id != viewer_id)
+         .group_by(Favourite.account_id).order_by(func.count().desc(), Favourite.account_id).limit(likers))
+    return [int(a) for (a,) in await db.execute(q)]
+
+
+async def co_liked(db: AsyncSession, ctx: ViewerContext, likers: Sequence[int], limit: int = 500) -> list[PostFacts]:
+    """Recent public posts liked by the viewer's co-likers (item-to-item collaborative filtering)."""
+    if not likers:
+        return []
+    q = _liked_by(ctx, Favourite.account_id.in_(list(likers)), limit)
+    out: dict[int, PostFacts] = {}
+    for row in await db.execute(q):
+        facts = out.get(row[0]) or out.setdefault(row[0], _facts(row, SIMILAR))
+        facts.co_likes += 1
+    return list(out.values())
+
+
+async def popular_recent(db: AsyncSession, ctx: ViewerContext, limit: int = 200) -> list[PostFacts]:
+    """The window's most engaged-with public posts (the same for everyone: the service caches it)."""
+    engagement = Post.favourites_count + 2 * Post.replies_count + 2 * Post.reblogs_count
+    q = (select(*_FACT_COLUMNS).where(_window(ctx), _discoverable(), engagement > 0)
+         .order_by(engagement.desc(), Post.id.desc()).limit(limit))
+    return [_facts(row, POPULAR) for row in await db.execute(q)]
+
+
+async def posts_of_authors(db: AsyncSession, ctx: ViewerContext, authors: dict[int, float],
+                           per_author: int = 3, limit: int = 200) -> list[PostFacts]:
+    """Recent public posts of accounts suggested to the viewer (model or friends of friends)."""
+    ids = [a for a in authors if a not in ctx.following and a != ctx.viewer_id][:100]
+    if not ids:
+        return []
+    q = (select(*_FACT_COLUMNS).where(Post.account_id.in_(ids), _window(ctx), _discoverable())
+         .order_by(Post.id.desc()).limit(limit))
+    taken: dict[int, int] = defaultdict(int)
+    out = []
+    for row in await db.execute(q):
+        if taken[row[1]] >= per_author:
+            continue
+        taken[row[1]] += 1
+        facts = _facts(row, SUGGESTED)
+        facts.suggested_author_score = authors[row[1]]
+        out.append(facts)
+    return out
+
+
+async def posts_by_ids(db: AsyncSession, ctx: ViewerContext, scores: dict[int, float]) -> list[PostFacts]:
+    """Posts the model proposed (nearest to the viewer's state), kept if public and in the window."""
+    if not scores:
+        return []
+    q = select(*_FACT_COLUMNS).where(Post.id.in_(list(scores)), _window(ctx), _discoverable())
+    out = []
+    for row in await db.execute(q):
+        facts = _facts(row, SIMILAR)
+        facts.model_similarity = scores[row[0]]
+        out.append(facts)
+    return out
+
+
+# ---- people sources ------------------------------------------------------------------------------
+@dataclass
+class PersonFacts:
+    id: int
+    sources: set[str] = field(default_factory=set)
+    common: int = 0  # people the viewer follows who follow them
+    adamic_adar: float = 0.0  # sum over those of 1 / log(their following count)
+    mutuals: list[int] = field(default_factory=list)  # up to 3 of them, for social proof
+    model_score: float | None = None
+    followers: int = 0
+
+
+async def friends_of_friends(db: AsyncSession, viewer_id: int, max_via: int = 200,
+                             max_pairs: int = 3000) -> dict[int, PersonFacts]:
+    """Accounts followed by people the viewer follows, with common-neighbour counts and
+    Adamic-Adar weights (the graph heuristic that blended best with the model in issue 2)."""
+    recent = (select(Follow.target_account_id.label("via")).where(Follow.account_id == viewer_id)
+              .order_by(Follow.id.desc()).limit(max_via).subquery())  # the viewer's latest follows
+    F2 = aliased(Follow)
+    q = (select(F2.target_account_id, recent.c.via, Account.following_count)
+         .join(F2, F2.account_id == recent.c.via).join(Account, Account.id == recent.c.via).limit(max_pairs))
+    out: dict[int, PersonFacts] = {}
+    for target, via, via_following in await db.execute(q):
+        if target == viewer_id:
+            continue
+        p = out.get(target) or out.setdefault(target, PersonFacts(target, {"friends_of_friends"}))
+        p.common += 1
+        p.adamic_adar += 1.0 / math.log(max(via_following or 0, 2) + 1.0)
+        if len(p.mutuals) < 3:
+            p.mutuals.append(int(via))
+    return out
+
+
+async def popular_accounts(db: AsyncSession, limit: int = 50) -> list[tuple[int, int]]:
+    """(account id, followers) of the most-followed discoverable accounts."""
+    q = (select(Account.id, Account.followers_count).where(Account.discoverable.is_(True))
+         .order_by(Account.followers_count.desc(), Account.id).limit(limit))
+    return [(int(a), int(n or 0)) for a, n in await db.execute(q)]
+
+
+async def people_facts(db: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[bool, int]]:
+    """(discoverable, followers) of accounts, to filter and break ties."""
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    q = select(Account.id, Account.discoverable, Account.followers_count).where(Account.id.in_(ids))
+    return {int(a): (bool(d), int(n or 0)) for a, d, n in await db.execute(q)}
+
+
+async def mutuals_of(db: AsyncSession, viewer_id: int, ids: Iterable[int],
+                     per_account: int = 3) -> dict[int, list[int]]:
+    """Up to `per_account` people the viewer follows who follow each of `ids`."""
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    q = (select(Follow.target_account_id, Follow.account_id)
+         .where(Follow.target_account_id.in_(ids), Follow.account_id.in_(_followed(viewer_id)))
+         .limit(per_account * len(ids) * 4))
+    out: dict[int, list[int]] = defaultdict(list)
+    for target, via in await db.execute(q):
+        if len(out[target]) < per_account:
+            out[target].append(int(via))
+    return dict(out)
+
+
+class TimedCache:
+    """A value per key, recomputed after `ttl` seconds (popular posts, watermarks)."""
+
+    def __init__(self, ttl: float, max_keys: int = 64):
+        self.ttl, self.max_keys = ttl, max_keys
+        self.values: dict[object, tuple[float, object]] = {}
+
+    def get(self, key: object) -> object | None:
+        hit = self.values.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
+
+    def put(self, key: object, value: object) -> None:
+        if len(self.values) >= self.max_keys:
+            self.values.pop(next(iter(self.values)))
+        self.values[key] = (time.monotonic(), value)
