@@ -78,6 +78,7 @@ def test_serve_creates_the_database_and_serves(tmp_path):
         instance = httpx.get(f"{base}/api/v1/instance").json()
         assert instance["title"] == "Hearth" and instance["stats"]["user_count"] == 0
         assert "ynthetic" not in instance["description"]  # no demo banner on a plain database
+        assert 'class="instance-banner"' not in home.text
     out = proc.stdout.read()
     _stopped_cleanly(proc, out)
     assert f"http://127.0.0.1:{port}/" in out
@@ -121,6 +122,8 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
         instance = httpx.get(f"{base}/api/v1/instance").json()
         assert instance["stats"]["user_count"] == 41 and instance["stats"]["status_count"] == 200
         assert "Synthetic demo community" in instance["description"]
+        login_page = httpx.get(f"{base}/login").text  # every page says the data is synthetic
+        assert 'class="instance-banner"' in login_page and "Synthetic demo community" in login_page
         with sqlite3.connect(db) as conn:
             counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("accounts", "events")]
     out = proc.stdout.read()
