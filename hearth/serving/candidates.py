@@ -3,9 +3,12 @@
 
 Sources return `PostFacts`: what ranking needs to know about a post (author, time, counts)
 plus which source found it and the social proof it came with. Nothing here ranks; nothing
-here loads ORM objects. Every query is bounded by a LIMIT and, for posts, by the feed window
-(`id >= watermark`, using the posts(account_id, id) and favourites(account_id, post_id)
-indexes), so the cost of a feed does not grow with the size of the instance.
+here loads ORM objects. Every query is bounded: posts only from the feed window (`id >=
+watermark`), sources that read from many accounts (followed accounts' posts, what they or
+co-likers liked, suggested authors) take each account's newest few rows with one seek on
+posts(account_id, id) / favourites(account_id, post_id) per account, and per-viewer results
+that change slowly (friends of friends, co-likers) are cached by the service. So the cost of
+a feed does not grow with the size of the instance or with how prolific an account is.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import BigInteger, and_, column, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -89,6 +92,7 @@ class ViewerContext:
     watermark: int  # smallest post id created inside the window (approximately: ids grow with time)
     following: set[int] = field(default_factory=set)
     excluded_authors: set[int] = field(default_factory=set)  # blocked either way, muted, dismissed ("hide")
+    recent_following: list[int] = field(default_factory=list)  # the latest MAX_SOURCE_ACCOUNTS follows, newest first
 
 
 def unix(dt: datetime) -> float:
@@ -104,13 +108,19 @@ def _facts(row: Sequence, source: str) -> PostFacts:
                      reblogs=row[5] or 0, is_reply=row[6] is not None, sources={source})
 
 
-def _window(ctx: ViewerContext, post=Post):  # noqa: ANN001, ANN202 - a Post alias; a SQL clause
-    return and_(post.id >= ctx.watermark, post.created_at >= ctx.window_start, post.created_at <= ctx.now)
+# Filters on low-selectivity columns are written so that no index can serve them (`col || ''`,
+# `col + 0`): without statistics, SQLite otherwise walks every post of the window through
+# ix_posts_visibility_id instead of seeking posts(account_id, id) per author or the primary
+# key per liked post. The same SQL is plain arithmetic on PostgreSQL.
+def _window(ctx: ViewerContext, post=Post, by_id: bool = True):  # noqa: ANN001, ANN202 - a Post alias; a clause
+    in_time = and_(post.created_at >= ctx.window_start, post.created_at <= ctx.now)
+    return and_(post.id >= ctx.watermark, in_time) if by_id else in_time
 
 
 def _discoverable(post=Post):  # noqa: ANN001, ANN202
     """Posts that may be shown to people who do not follow the author: public, original, not replies."""
-    return and_(post.visibility == "public", post.reblog_of_id.is_(None), post.in_reply_to_id.is_(None))
+    return and_(post.visibility + "" == "public", (post.reblog_of_id + 0).is_(None),
+                (post.in_reply_to_id + 0).is_(None))
 
 
 def _followed(viewer_id: int):  # noqa: ANN202 - a SQL subquery
@@ -144,16 +154,22 @@ async def viewer_context(db: AsyncSession, viewer_id: int, now: datetime, window
                          watermark: int) -> ViewerContext:
     """Follows, blocks (both ways), mutes and dismissed accounts in one round trip."""
     q = union_all(
-        select(literal("f"), Follow.target_account_id).where(Follow.account_id == viewer_id),
-        select(literal("x"), Block.target_account_id).where(Block.account_id == viewer_id),
-        select(literal("x"), Block.account_id).where(Block.target_account_id == viewer_id),
-        select(literal("x"), Mute.target_account_id).where(Mute.account_id == viewer_id),
-        select(literal("x"), EventRow.target_id).where(EventRow.account_id == viewer_id, EventRow.verb == "hide",
-                                                       EventRow.target_kind == "account"),
+        select(literal("f"), Follow.target_account_id, Follow.id).where(Follow.account_id == viewer_id),
+        select(literal("x"), Block.target_account_id, literal(0)).where(Block.account_id == viewer_id),
+        select(literal("x"), Block.account_id, literal(0)).where(Block.target_account_id == viewer_id),
+        select(literal("x"), Mute.target_account_id, literal(0)).where(Mute.account_id == viewer_id),
+        select(literal("x"), EventRow.target_id, literal(0)).where(
+            EventRow.account_id == viewer_id, EventRow.verb == "hide", EventRow.target_kind == "account"),
     )
     ctx = ViewerContext(viewer_id, now, window_start, watermark)
-    for kind, account_id in await db.execute(q):
-        (ctx.following if kind == "f" else ctx.excluded_authors).add(int(account_id))
+    follows: list[tuple[int, int]] = []
+    for kind, account_id, follow_id in await db.execute(q):
+        if kind == "f":
+            ctx.following.add(int(account_id))
+            follows.append((int(follow_id), int(account_id)))
+        else:
+            ctx.excluded_authors.add(int(account_id))
+    ctx.recent_following = [a for _, a in sorted(follows, reverse=True)[:MAX_SOURCE_ACCOUNTS]]
     return ctx
 
 
@@ -163,18 +179,20 @@ async def viewer_marks(db: AsyncSession, viewer_id: int, post_ids: Iterable[int]
     ids = list(post_ids)
     if not ids:
         return set()
-    ev = select(EventRow.target_id).where(
-        EventRow.account_id == viewer_id, EventRow.target_kind == "item", EventRow.target_id.in_(ids),
-        or_(EventRow.verb.in_(("hide", "like", "share", "reply")),
-            and_(EventRow.verb == "impression", EventRow.ts < seen_before)))
+    acted = select(EventRow.target_id).where(  # each branch an events(account_id, verb, target_id) seek
+        EventRow.account_id == viewer_id, EventRow.verb.in_(("hide", "like", "share", "reply")),
+        EventRow.target_id.in_(ids), EventRow.target_kind == "item")
+    seen = select(EventRow.target_id).where(
+        EventRow.account_id == viewer_id, EventRow.verb == "impression", EventRow.target_id.in_(ids),
+        EventRow.target_kind == "item", EventRow.ts < seen_before)
     fav = select(Favourite.post_id).where(Favourite.account_id == viewer_id, Favourite.post_id.in_(ids))
-    return {int(i) for (i,) in await db.execute(union_all(ev, fav))}
+    return {int(i) for (i,) in await db.execute(union_all(acted, seen, fav))}
 
 
 async def author_affinity(db: AsyncSession, viewer_id: int, recent: int = 200) -> dict[int, float]:
     """How much the viewer engaged with each author lately: likes count 1, replies and shares 2."""
-    likes = (select(Favourite.post_id).where(Favourite.account_id == viewer_id)
-             .order_by(Favourite.id.desc()).limit(recent).subquery())
+    likes = (select(Favourite.post_id).where(Favourite.account_id == viewer_id)  # favourites(account_id, post_id)
+             .order_by(Favourite.post_id.desc()).limit(recent).subquery())
     mine = (select(Post.in_reply_to_account_id, Post.reblog_of_id).where(Post.account_id == viewer_id)
             .order_by(Post.id.desc()).limit(recent).subquery())
     q = union_all(
@@ -210,31 +228,49 @@ async def usernames(db: AsyncSession, account_ids: Iterable[int]) -> dict[int, s
 
 
 # ---- post sources ------------------------------------------------------------------------------
-def _liked_by(ctx: ViewerContext, likers, limit: int):  # noqa: ANN001, ANN202 - SQL clause in, Select out
-    """Recent discoverable posts liked by `likers`, one row per like (with the liker). The likes
-    are read first, from favourites(account_id, post_id), as a bounded subquery: the planner
-    must not walk the window's posts and probe each liker for each of them."""
-    likes = (select(Favourite.post_id, Favourite.account_id).where(likers, Favourite.post_id >= ctx.watermark)
-             .order_by(Favourite.post_id.desc()).limit(limit).subquery())
-    return (select(*_FACT_COLUMNS, likes.c.account_id).join(likes, likes.c.post_id == Post.id)
-            .where(_window(ctx), _discoverable()))
+MAX_SOURCE_ACCOUNTS = 100  # accounts one source reads from (the viewer's latest follows, top co-likers)
+PER_ACCOUNT = 10  # newest rows read per account: a prolific account cannot flood a source
 
 
-async def following_posts(db: AsyncSession, ctx: ViewerContext, limit: int = 300) -> list[PostFacts]:
-    """Followed accounts' recent posts, and the originals they reblogged ("shared by")."""
-    followed = _followed(ctx.viewer_id)
-    reply_ok = or_(Post.in_reply_to_account_id.is_(None), Post.in_reply_to_account_id == ctx.viewer_id,
-                   Post.in_reply_to_account_id == Post.account_id, Post.in_reply_to_account_id.in_(followed))
+def _per_account(table: str, id_col: str, accounts: Sequence[int], watermark: int, per: int = PER_ACCOUNT,
+                 name: str = "newest"):  # noqa: ANN202 - a subquery
+    """One small index seek per account, UNION ALL'ed: each account's newest `per` rows of
+    `table` (posts or favourites) with `id_col` >= watermark, read from the (account_id, id_col)
+    index. The cost is accounts x per, however much each account posted or liked in the window.
+    Written as SQL text because building hundreds of Core subqueries per request costs more
+    than running them; the SQL is the same on SQLite and PostgreSQL."""
+    parts = [f"SELECT * FROM (SELECT {id_col} AS row_id, account_id AS row_account FROM {table} "
+             f"WHERE account_id = :a{i} AND {id_col} >= :wm ORDER BY {id_col} DESC LIMIT {int(per)}) AS s{i}"
+             for i in range(len(accounts))]
+    stmt = text(" UNION ALL ".join(parts)).bindparams(wm=watermark, **{f"a{i}": a for i, a in enumerate(accounts)})
+    return stmt.columns(column("row_id", BigInteger), column("row_account", BigInteger)).subquery(name)
+
+
+def _liked_by(ctx: ViewerContext, likers: Sequence[int]):  # noqa: ANN202 - a Select
+    """Recent discoverable posts liked by `likers`, one row per like (with the liker): each
+    liker's newest likes in the window from favourites(account_id, post_id), then the posts by
+    primary key (the planner must not walk the window's posts probing every liker)."""
+    likes = _per_account("favourites", "post_id", likers, ctx.watermark, per=5, name="likes")
+    return (select(*_FACT_COLUMNS, likes.c.row_account).join(likes, likes.c.row_id == Post.id)
+            .where(_window(ctx, by_id=False), _discoverable()))
+
+
+async def following_posts(db: AsyncSession, ctx: ViewerContext) -> list[PostFacts]:
+    """Followed accounts' recent posts, and the originals they reblogged ("shared by"). Replies
+    only when they answer the viewer, the author or someone the viewer follows (as Mastodon's home)."""
+    if not ctx.recent_following:
+        return []
+    newest = _per_account("posts", "id", ctx.recent_following, ctx.watermark)
     q = (select(*_FACT_COLUMNS, Post.reblog_of_id, Original.id, Original.account_id, Original.created_at,
                 Original.favourites_count, Original.replies_count, Original.reblogs_count, Original.in_reply_to_id,
-                Original.visibility)
-         .outerjoin(Original, Original.id == Post.reblog_of_id)
-         .where(Post.account_id.in_(followed), _window(ctx), Post.visibility.in_(("public", "unlisted", "private")),
-                reply_ok)
-         .order_by(Post.id.desc()).limit(limit))
-    rows = list(await db.execute(q))
+                Original.visibility, Post.in_reply_to_account_id)
+         .join(newest, newest.c.row_id == Post.id).outerjoin(Original, Original.id == Post.reblog_of_id)
+         .where(_window(ctx, by_id=False), (Post.visibility + "").in_(("public", "unlisted", "private"))))
     out: dict[int, PostFacts] = {}
-    for row in rows:
+    for row in await db.execute(q):
+        replied_to = row[16]
+        if replied_to is not None and replied_to not in (ctx.viewer_id, row[1]) and replied_to not in ctx.following:
+            continue
         if row[7] is None:
             facts = _facts(row, FOLLOWING)
         else:  # a reblog: the candidate is the original, shared by someone the viewer follows
@@ -249,9 +285,11 @@ async def following_posts(db: AsyncSession, ctx: ViewerContext, limit: int = 300
     return list(out.values())
 
 
-async def liked_by_following(db: AsyncSession, ctx: ViewerContext, limit: int = 500) -> list[PostFacts]:
+async def liked_by_following(db: AsyncSession, ctx: ViewerContext) -> list[PostFacts]:
     """Recent public posts that people the viewer follows liked."""
-    q = _liked_by(ctx, Favourite.account_id.in_(_followed(ctx.viewer_id)), limit)
+    if not ctx.recent_following:
+        return []
+    q = _liked_by(ctx, ctx.recent_following)
     out: dict[int, PostFacts] = {}
     for row in await db.execute(q):
         facts = out.get(row[0]) or out.setdefault(row[0], _facts(row, SIMILAR))
@@ -264,17 +302,17 @@ async def co_likers(db: AsyncSession, viewer_id: int, my_recent: int = 20, liker
     not-too-popular posts, so one viral post does not make everyone a co-liker)."""
     mine = (select(Favourite.post_id).join(Post, Post.id == Favourite.post_id)
             .where(Favourite.account_id == viewer_id, Post.favourites_count < 200)
-            .order_by(Favourite.id.desc()).limit(my_recent))
+            .order_by(Favourite.post_id.desc()).limit(my_recent))
     q = (select(Favourite.account_id).where(Favourite.post_id.in_(mine), Favourite.account_id != viewer_id)
          .group_by(Favourite.account_id).order_by(func.count().desc(), Favourite.account_id).limit(likers))
     return [int(a) for (a,) in await db.execute(q)]
 
 
-async def co_liked(db: AsyncSession, ctx: ViewerContext, likers: Sequence[int], limit: int = 500) -> list[PostFacts]:
+async def co_liked(db: AsyncSession, ctx: ViewerContext, likers: Sequence[int]) -> list[PostFacts]:
     """Recent public posts liked by the viewer's co-likers (item-to-item collaborative filtering)."""
     if not likers:
         return []
-    q = _liked_by(ctx, Favourite.account_id.in_(list(likers)), limit)
+    q = _liked_by(ctx, list(likers)[:MAX_SOURCE_ACCOUNTS])
     out: dict[int, PostFacts] = {}
     for row in await db.execute(q):
         facts = out.get(row[0]) or out.setdefault(row[0], _facts(row, SIMILAR))
@@ -282,7 +320,7 @@ async def co_liked(db: AsyncSession, ctx: ViewerContext, likers: Sequence[int], 
     return list(out.values())
 
 
-async def popular_recent(db: AsyncSession, ctx: ViewerContext, limit: int = 200) -> list[PostFacts]:
+async def popular_recent(db: AsyncSession, ctx: ViewerContext, limit: int = 100) -> list[PostFacts]:
     """The window's most engaged-with public posts (the same for everyone: the service caches it)."""
     engagement = Post.favourites_count + 2 * Post.replies_count + 2 * Post.reblogs_count
     q = (select(*_FACT_COLUMNS).where(_window(ctx), _discoverable(), engagement > 0)
@@ -291,19 +329,16 @@ async def popular_recent(db: AsyncSession, ctx: ViewerContext, limit: int = 200)
 
 
 async def posts_of_authors(db: AsyncSession, ctx: ViewerContext, authors: dict[int, float],
-                           per_author: int = 3, limit: int = 200) -> list[PostFacts]:
+                           per_author: int = 3, max_authors: int = 30) -> list[PostFacts]:
     """Recent public posts of accounts suggested to the viewer (model or friends of friends)."""
-    ids = [a for a in authors if a not in ctx.following and a != ctx.viewer_id][:100]
+    ids = [a for a in authors if a not in ctx.following and a != ctx.viewer_id][:max_authors]
     if not ids:
         return []
-    q = (select(*_FACT_COLUMNS).where(Post.account_id.in_(ids), _window(ctx), _discoverable())
-         .order_by(Post.id.desc()).limit(limit))
-    taken: dict[int, int] = defaultdict(int)
+    newest = _per_account("posts", "id", ids, ctx.watermark, per=per_author)
+    q = select(*_FACT_COLUMNS).join(newest, newest.c.row_id == Post.id).where(_window(ctx, by_id=False),
+                                                                              _discoverable())
     out = []
     for row in await db.execute(q):
-        if taken[row[1]] >= per_author:
-            continue
-        taken[row[1]] += 1
         facts = _facts(row, SUGGESTED)
         facts.suggested_author_score = authors[row[1]]
         out.append(facts)

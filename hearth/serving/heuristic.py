@@ -64,3 +64,17 @@ def heuristic_probabilities(post: PostFacts, following: set[int], affinity: dict
         "mute": rest * 0.002,
         "block": rest * 0.0005,
     }
+
+
+def heuristic_value(post: PostFacts, following: set[int], affinity: dict[int, float], now: float,
+                    weights: dict[str, float]) -> float:
+    """blend_value(heuristic_probabilities(...), weights) without the dictionary: the feed
+    computes this for every candidate of every request."""
+    p_like = sigmoid(like_logit(post, following, affinity, now))
+    rest = 1.0 - p_like
+    talks_to_author = min(affinity.get(post.author, 0.0), 10.0) / 10.0
+    g = weights.get
+    return (p_like * (g("like", 0.0) + g("reply", 0.0) * (0.1 + 0.2 * talks_to_author) + 0.25 * g("share", 0.0))
+            + g("dwell", 0.0) * min(1.0, 1.5 * p_like)
+            + rest * (g("hide", 0.0) * (0.004 if post.author in following else 0.01)
+                      + 0.002 * g("mute", 0.0) + 0.0005 * g("block", 0.0)))

@@ -4,9 +4,11 @@ by the heuristic ranker until then.
 
 Feed pipeline (DESIGN.md "Serving"): viewer context (follows, blocks, mutes, dismissals) ->
 candidate sources (followed accounts, posts liked by people you follow or by people with your
-taste, the model's nearest posts, suggested authors, popular) -> per-verb probabilities
-(model, else heuristic) -> value blend x freshness -> policy (nothing seen, hidden, blocked or
-muted, no own posts, author diversity, in/out-of-network mix) -> entries with reasons.
+taste, the model's nearest posts, suggested authors, popular) -> heuristic value for all ->
+the best few hundred checked against what was seen or hidden and re-scored with per-verb
+probabilities from the model when a snapshot serves -> value blend x freshness -> policy
+(nothing seen, hidden, blocked or muted, no own posts, author diversity, in/out-of-network
+mix) -> entries with reasons.
 
 Impressions: pass `events=app.state.events` to `feed()` and every served entry is recorded as
 an `impression` (context {"surface", "source", "served": true}) through the EventBuffer; an
@@ -32,7 +34,7 @@ from hearth.app.services.posts import POST_LOAD
 from hearth.serving import candidates as src
 from hearth.serving.candidates import PostFacts, TimedCache, ViewerContext, unix
 from hearth.serving.cursor import FeedCursor, decode_cursor, encode_cursor
-from hearth.serving.heuristic import heuristic_probabilities, like_logit, sigmoid
+from hearth.serving.heuristic import heuristic_value, like_logit, sigmoid
 from hearth.serving.model_scorer import SnapshotScorer
 from hearth.serving.rank import (
     Scored,
@@ -87,6 +89,7 @@ class ServingState:
         # Per viewer, slow to change, costly to compute: reused for a few minutes by the feed.
         self._friends_of_friends = TimedCache(ttl=300.0, max_keys=4096)
         self._co_likers = TimedCache(ttl=300.0, max_keys=4096)
+        self._model_proposals = TimedCache(ttl=60.0, max_keys=4096)  # (similar posts, suggested accounts)
 
     # ---- lifecycle and status ------------------------------------------------------------------
     async def start(self) -> None:
@@ -131,10 +134,11 @@ class ServingState:
         cands = [f for f in pool.values()
                  if f.id not in served and f.author != viewer.id and f.author not in ctx.excluded_authors]
         affinity = await src.author_affinity(db, viewer.id)
-        scored = sorted(self._score(cands, ctx, affinity, scorer if history else None, history),
-                        key=lambda s: (-s.score, -s.facts.id))
-        # What the viewer saw, hid or liked is looked up for the best candidates only, a chunk at
-        # a time, until both sides of the in/out-of-network mix have enough for the page.
+        model = scorer if history else None
+        scored = sorted(self._score(cands, ctx, affinity, None, []), key=lambda s: (-s.score, -s.facts.id))
+        # A cascade: the heuristic orders every candidate; the best are checked, a chunk at a time,
+        # against what the viewer saw, hid or liked, and what is left is scored again by the model,
+        # until both sides of the in/out-of-network mix have enough for the page.
         seen_before = ranked_at - timedelta(minutes=self.settings.seen_grace_minutes)
         want_out = round(int(limit) * self.settings.feed_out_of_network_share)
         want = {True: 2 * (int(limit) - want_out), False: 2 * want_out}  # twice: room for the author cap
@@ -148,9 +152,12 @@ class ServingState:
             marks = await src.viewer_marks(db, viewer.id, [s.facts.id for s in chunk], seen_before)
             for s in chunk:
                 left[s.in_network] -= 1
-                if s.facts.id not in marks:
-                    kept.append(s)
-                    have[s.in_network] += 1
+            unseen = [s for s in chunk if s.facts.id not in marks]
+            if model is not None:
+                unseen = self._score([s.facts for s in unseen], ctx, affinity, model, history)
+            for s in unseen:
+                kept.append(s)
+                have[s.in_network] += 1
         page = select_page(kept, int(limit), self.settings.max_posts_per_author,
                            self.settings.feed_out_of_network_share)
         entries = await self._entries(db, page, affinity, ranked_at)
@@ -180,12 +187,12 @@ class ServingState:
                           history: list) -> dict[int, PostFacts]:
         pool: dict[int, PostFacts] = {}
 
-        def add(found: Iterable[PostFacts]) -> None:
+        def add(found: Iterable[PostFacts], cached: bool = False) -> None:
             for f in found:
                 if f.id in pool:
                     pool[f.id].merge(f)
                 else:
-                    pool[f.id] = f.copy()
+                    pool[f.id] = f.copy() if cached else f  # never merge into a cached list's objects
 
         add(await src.following_posts(db, ctx))
         add(await src.liked_by_following(db, ctx))
@@ -199,10 +206,15 @@ class ServingState:
         if popular is None:
             popular = await src.popular_recent(db, ctx)
             self._popular_posts.put(key, popular)
-        add(popular)  # type: ignore[arg-type]
-        if scorer is not None:
-            add(await src.posts_by_ids(db, ctx, scorer.similar_posts(history)))
-            authors = scorer.suggested_accounts(history, ctx.viewer_id)
+        add(popular, cached=True)  # type: ignore[arg-type]
+        if scorer is not None:  # the model's proposals for a viewer change slowly: reused for a minute
+            key = (ctx.viewer_id, scorer.version)
+            proposed = self._model_proposals.get(key)
+            if proposed is None:
+                proposed = (scorer.similar_posts(history), scorer.suggested_accounts(history, ctx.viewer_id))
+                self._model_proposals.put(key, proposed)
+            similar, authors = proposed  # type: ignore[misc]
+            add(await src.posts_by_ids(db, ctx, similar))
         else:
             authors = self._friends_of_friends.get(ctx.viewer_id)
             if authors is None:
@@ -212,7 +224,7 @@ class ServingState:
                 self._friends_of_friends.put(ctx.viewer_id, authors)
             authors = {a: n for a, n in authors.items() if a not in ctx.following}  # type: ignore[union-attr]
         authors = {a: s for a, s in authors.items() if a not in ctx.excluded_authors}
-        add(await src.posts_of_authors(db, ctx, dict(list(authors.items())[:30])))
+        add(await src.posts_of_authors(db, ctx, authors))
         return pool
 
     def _score(self, cands: list[PostFacts], ctx: ViewerContext, affinity: dict[int, float],
@@ -221,7 +233,7 @@ class ServingState:
 
         Heuristic: value = sum_k w_k p_k with the heuristic's p_k. With a snapshot, for each post
         the model can represent: p(engage) = sigmoid(heuristic like-logit + feed_model_weight x the
-        model's next-post score, standardised over this request's candidates), and p_k = p(engage)
+        model's next-post score, standardised over the candidates scored together), and p_k = p(engage)
         x the model's verb head p(k | viewer, post), so its hide / mute / block predictions count
         against the post with their negative weights."""
         weights = self.settings.value_weights
@@ -237,7 +249,7 @@ class ServingState:
                                    + self.settings.feed_model_weight * head[f.id])
                 value, who = p_engage * blend_value(model_scores[f.id].verbs, weights), "model"
             else:
-                value, who = blend_value(heuristic_probabilities(f, ctx.following, affinity, now), weights), "heuristic"
+                value, who = heuristic_value(f, ctx.following, affinity, now, weights), "heuristic"
             out.append(Scored(f, value, fresh, final_score(value, fresh), who))
         return out
 

@@ -262,3 +262,19 @@ def test_replay_cuts_the_past_and_compares_feeds(tmp_path):
     for system in saved["systems"].values():
         assert 0.0 <= system["test"]["recall@40"] <= 1.0 and system["test"]["users"] == len(setup.test_users)
     assert result["counts"] == setup.counts
+
+
+def test_heuristic_value_matches_its_probabilities():
+    from hearth.serving.heuristic import heuristic_probabilities, heuristic_value
+    from hearth.settings import DEFAULT_VALUE_WEIGHTS
+    posts_ = [PostFacts(1, 5, 0.0, favourites=40, sources={FOLLOWING}),
+              PostFacts(2, 6, 3000.0, replies=3, liked_by_following=[7, 8], co_likes=2, sources={"similar"}),
+              PostFacts(3, 9, 100.0, suggested_author_score=2.0, sources={"suggested_author"})]
+    for p in posts_:
+        probs = heuristic_probabilities(p, {5}, {6: 4.0}, 3600.0)
+        assert heuristic_value(p, {5}, {6: 4.0}, 3600.0, DEFAULT_VALUE_WEIGHTS) == pytest.approx(
+            blend_value(probs, DEFAULT_VALUE_WEIGHTS))
+    # followed, liked-by-friends and engaged-with authors rank above a stranger's quiet post
+    stranger = PostFacts(4, 10, 3000.0)
+    assert all(heuristic_value(p, {5}, {6: 4.0}, 3600.0, DEFAULT_VALUE_WEIGHTS)
+               > heuristic_value(stranger, {5}, {6: 4.0}, 3600.0, DEFAULT_VALUE_WEIGHTS) for p in posts_[:2])
