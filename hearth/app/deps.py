@@ -4,7 +4,7 @@ the acting user (bearer token or session cookie), scope and CSRF checks, rate li
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
@@ -43,29 +43,17 @@ async def optional_token(request: Request, db: AsyncSession = Depends(get_db)) -
     return info
 
 
-def require_scope(scope: str, user: bool = True) -> Callable:
-    """Dependency: a valid token carrying `scope` (and a user, unless `user=False`)."""
-
-    async def dependency(info: auth.TokenInfo | None = Depends(optional_token)) -> auth.TokenInfo:
-        if info is None:
-            raise Unauthorized("The access token is invalid")
-        if not auth.has_scope(info.scopes, scope):
-            raise Forbidden("This action is outside the authorized scopes")
-        if user and info.account is None:
-            raise Unauthorized("This method requires an authenticated user")
-        return info
-
-    return dependency
-
-
-def rate_limited_write(scope: str = "write") -> Callable:
-    """Dependency for API writes: the scope check, then the per-user and per-IP write limits."""
-
-    async def dependency(request: Request, info: auth.TokenInfo = Depends(require_scope(scope))) -> Account:
-        request.app.state.limits.write(info.account.id, client_ip(request))
-        return info.account
-
-    return dependency
+def token_account(info: auth.TokenInfo | None, scopes: Sequence[str]) -> Account:
+    """The account behind a token that holds any of `scopes` (e.g. 'write', 'write:statuses');
+    Unauthorized without a valid user token, Forbidden outside the scopes. Every bearer-token
+    route of both APIs checks through here."""
+    if info is None:
+        raise Unauthorized("The access token is invalid")
+    if not any(auth.has_scope(info.scopes, s) for s in scopes):
+        raise Forbidden("This action is outside the authorized scopes")
+    if info.account is None:
+        raise Unauthorized("This method requires an authenticated user")
+    return info.account
 
 
 # ---- web sessions ---------------------------------------------------------------------------

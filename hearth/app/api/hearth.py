@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hearth.app import deps
 from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.models import Account, Post
-from hearth.app.services import auth
 from hearth.app.services import posts as post_service
-from hearth.app.services.errors import Forbidden, Invalid, Unauthorized
+from hearth.app.services.errors import Invalid, Unauthorized
 from hearth.app.services.visibility import not_blocked, visible_to
 
 router = APIRouter(prefix="/api/hearth/v1", tags=["hearth"])
@@ -39,14 +38,7 @@ def caller(scope: str, write: bool = False) -> Callable:
 
     async def dependency(request: Request, db: AsyncSession = Depends(deps.get_db)) -> Account:
         if deps.bearer(request) is not None:
-            info = await deps.optional_token(request, db)
-            if info is None:
-                raise Unauthorized("The access token is invalid")
-            if not auth.has_scope(info.scopes, scope):
-                raise Forbidden("This action is outside the authorized scopes")
-            if info.account is None:
-                raise Unauthorized("This method requires an authenticated user")
-            return info.account
+            return deps.token_account(await deps.optional_token(request, db), (scope,))
         user = await deps.web_user(request, db)
         if user is None:
             raise Unauthorized("sign in, or send an access token (Authorization: Bearer ...)")

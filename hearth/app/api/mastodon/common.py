@@ -11,7 +11,7 @@ from hearth.app import deps
 from hearth.app.api.mastodon.params import Params
 from hearth.app.models import Account
 from hearth.app.services import auth
-from hearth.app.services.errors import Forbidden, Unauthorized
+from hearth.app.services.errors import Forbidden
 from hearth.app.services.pages import Page
 
 STATUS_LIMIT = (20, 40)  # (default, maximum) per page, as Mastodon
@@ -28,12 +28,7 @@ def user(*scopes: str) -> Callable:
     """Dependency: the account behind a token holding any of `scopes` (e.g. 'read:statuses')."""
 
     async def dependency(info: auth.TokenInfo | None = Depends(deps.optional_token)) -> Account:
-        if info is None:
-            raise Unauthorized("The access token is invalid")
-        _check(info, scopes)
-        if info.account is None:
-            raise Unauthorized("This method requires an authenticated user")
-        return info.account
+        return deps.token_account(info, scopes)
 
     return dependency
 
