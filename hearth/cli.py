@@ -331,3 +331,37 @@ def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, host: Host 
 
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def chat(server: Annotated[str, typer.Option(help="The Hearth server's URL.", envvar="HEARTH_SERVER")]
+         = "http://127.0.0.1:8000",
+         username: Annotated[str | None, typer.Option("--username", "-u", help="Log in as this user (asks for the "
+                                                      "password once; the token is kept for next time).")] = None,
+         token: Annotated[str | None, typer.Option(help="An access token with read and write scopes.",
+                                                   envvar="HEARTH_TOKEN")] = None,
+         conversation: Annotated[str | None, typer.Option(help="Continue this conversation id.")] = None,
+         message: Annotated[str | None, typer.Option("--message", "-m", help="Ask this first.")] = None) -> None:
+    """Talk to Hearth AI, your assistant, in the terminal: streamed replies, and a prompt to approve,
+    reject or edit every write it proposes."""
+    import httpx
+
+    from hearth.app.chat_client import ChatError, ChatSession, log_in, saved_token
+    server = server.rstrip("/")
+    try:
+        if token is None:
+            if username is None:
+                _fail("say who you are: --username NAME (or --token / $HEARTH_TOKEN)")
+            token = saved_token(server, username) or log_in(
+                server, username, typer.prompt(f"password for {username}", hide_input=True))
+        session = ChatSession(server, token, console, lambda prompt: input(prompt))
+        try:
+            if conversation:
+                session.command(f"/open {conversation}")
+            session.repl(message)
+        finally:
+            session.close()
+    except ChatError as e:
+        _fail(str(e))
+    except httpx.ConnectError:
+        _fail(f"cannot reach Hearth at {server}; start it with `hearth serve` (or pass --server URL)")

@@ -4,6 +4,7 @@ command-line flags (the CLI passes them as keyword arguments)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,31 @@ class Settings(BaseSettings):
     demo_accounts: int = Field(1_000, ge=2)
     demo_posts: int = Field(20_000, ge=1)
     demo_events: int = Field(150_000, ge=1)
+    # LLM runtimes (hearth/llm). The default runtime: an OpenAI-compatible server (Ollama, llama.cpp
+    # `llama-server --jinja`, vLLM, LM Studio) by URL, or a local GGUF file run in-process.
+    llm_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1
+    llm_model: str | None = None  # e.g. llama3.2
+    llm_api_key: str | None = None
+    llm_gguf_path: Path | None = None  # in-process through llama-cpp-python (extra `llm-local`)
+    llm_timeout_seconds: float = Field(120.0, gt=0)  # per request, for the whole streamed answer
+    llm_connect_retries: int = Field(2, ge=0, le=10)  # retries with backoff when the server cannot be reached
+    llm_context_window: int = Field(8192, ge=256)  # tokens; older history is trimmed (and said so) to fit
+    # More runtimes by name: {"fast": {"base_url": "...", "model": "...", "api_key": "...", "context_window": 4096},
+    # "local": {"gguf_path": "/models/x.gguf"}}. Missing fields fall back to the default runtime's.
+    llm_runtimes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Roles: which runtime ("default" or a name above) and model each job uses; empty = the runtime's model.
+    llm_assistant_runtime: str = "default"
+    llm_assistant_model: str | None = None
+    llm_small_runtime: str = "default"  # summaries and conversation titles
+    llm_small_model: str | None = None
+    llm_embedding_runtime: str = "default"
+    llm_embedding_model: str | None = None
+    # The assistant: per-user limits (admins set these defaults; empty rate disables).
+    assistant_messages_per_user: str = "30/minute"
+    assistant_tokens_per_day: int = Field(200_000, ge=0)  # 0 disables
+    assistant_concurrent_streams: int = Field(2, ge=1)
+    assistant_max_tool_rounds: int = Field(6, ge=1, le=20)  # model calls per user message
+    assistant_max_answer_tokens: int = Field(1024, ge=16)
 
     @field_validator("database_url")
     @classmethod

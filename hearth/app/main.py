@@ -18,6 +18,7 @@ from hearth.app.db import make_engine, make_sessionmaker, migrate
 from hearth.app.ratelimit import RateLimits
 from hearth.app.services.errors import RateLimited, ServiceError
 from hearth.app.services.events import EventBuffer
+from hearth.llm.types import LLMError, LLMUnavailable
 from hearth.settings import Settings
 
 log = logging.getLogger("hearth")
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
         try:
             yield
         finally:
+            await app.state.assistant.close()
+            await app.state.runtimes.aclose()
             await app.state.serving.stop()
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -78,6 +81,16 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
 
     from hearth.serving.service import ServingState
     app.state.serving = ServingState(settings, app.state.sessionmaker)
+
+    from hearth.assistant.agent import Assistant
+    from hearth.llm.registry import Runtimes
+    app.state.runtimes = Runtimes.from_settings(settings)
+    app.state.assistant = Assistant(settings, app.state.sessionmaker, app.state.runtimes, app.state.serving)
+
+    @app.exception_handler(LLMError)
+    async def _llm_error(request: Request, exc: LLMError) -> Response:
+        """No model connected or unreachable: 503 with how to connect one; a runtime's error: 502."""
+        return error_response(request, 503 if isinstance(exc, LLMUnavailable) else 502, str(exc))
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:

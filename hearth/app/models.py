@@ -248,3 +248,87 @@ class ModelRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     events_used: Mapped[int] = mapped_column(BigInteger, default=0)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# ---- Hearth AI: the assistant's conversations, proposed writes, memory and usage ---------------
+class AssistantConversation(Base):
+    __tablename__ = "assistant_conversations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    title_by_user: Mapped[bool] = mapped_column(Boolean, default=False)  # a renamed title is never overwritten
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (Index("ix_assistant_conversations_account_id_updated_at", "account_id", "updated_at"),)
+
+
+class AssistantMessage(Base):
+    """One message of a conversation as the model sees it (system prompts are never stored):
+    user, assistant (text and/or tool calls with parsed arguments), tool (a result, already marked
+    as quoted data), or note (what the person did with a proposal, shown to the model as context)."""
+
+    __tablename__ = "assistant_messages"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("assistant_conversations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(10))  # user | assistant | tool | note
+    content: Mapped[str] = mapped_column(Text, default="")
+    tool_calls: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{id, name, arguments}]
+    tool_call_id: Mapped[str | None] = mapped_column(String(100))
+    tool_name: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="complete")  # complete | stopped | error
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the tool card, usage, trimming notes
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (Index("ix_assistant_messages_conversation_id_id", "conversation_id", "id"),)
+
+
+class AssistantProposal(Base):
+    """A write the assistant wants to make for the person: nothing happens until they approve it."""
+
+    __tablename__ = "assistant_proposals"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("assistant_conversations.id", ondelete="CASCADE"))
+    tool_call_id: Mapped[str] = mapped_column(String(100))
+    tool: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[str] = mapped_column(Text, default="")  # "Follow @ann", "Publish: 'Hello ...'"
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the request and what was read before
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | approved | rejected | failed
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (Index("ix_assistant_proposals_account_id_status", "account_id", "status"),)
+
+
+class AssistantMemory(Base):
+    """A fact the assistant keeps about its person; they see, edit and delete every one."""
+
+    __tablename__ = "assistant_memories"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(300), default="")  # where it came from, in words
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("assistant_conversations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (Index("ix_assistant_memories_account_id", "account_id"),)
+
+
+class AssistantPrefs(Base):
+    """Per-person assistant settings; quota columns left empty use the instance's defaults."""
+
+    __tablename__ = "assistant_prefs"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    memory_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tokens_per_day: Mapped[int | None] = mapped_column(Integer)
+    messages_per_window: Mapped[str | None] = mapped_column(String(40))
+
+
+class AssistantUsage(Base):
+    """Tokens the assistant spent for a person per UTC day (the daily quota)."""
+
+    __tablename__ = "assistant_usage"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)

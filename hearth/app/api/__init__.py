@@ -1,9 +1,9 @@
-"""HTTP APIs: Mastodon-compatible client API (with OAuth) and Hearth's own API."""
+"""HTTP APIs: Mastodon-compatible client API (with OAuth), Hearth's own API and the assistant's."""
 
 from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from hearth.app.api import hearth, mastodon, oauth
+    from hearth.app.api import assistant, hearth, mastodon, oauth
 
-    return [oauth.router, *mastodon.routers(), hearth.router]
+    return [oauth.router, *mastodon.routers(), hearth.router, assistant.router]
