@@ -329,6 +329,26 @@ def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, host: Host 
     _serve(settings, f"Log in as [bold]{result.demo_username}[/] with the password [bold]{result.demo_password}[/]")
 
 
+llm_app = typer.Typer(help="Language model runtimes (Ollama, llama.cpp, vLLM, LM Studio, GGUF files).",
+                      no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command("check")
+def llm_check(runtime: Annotated[str | None, typer.Option("--runtime", help="Check only this runtime "
+                                                          "(default: all configured).")] = None) -> None:
+    """Reach each configured runtime, stream a reply and do a tool-call round trip; say how to fix failures."""
+    from pydantic import ValidationError
+
+    from hearth.llm.check import run_check
+    from hearth.settings import Settings
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        _fail(str(e))
+    raise typer.Exit(run_check(settings, runtime, console))
+
+
 if __name__ == "__main__":
     app()
 
@@ -365,3 +385,50 @@ def chat(server: Annotated[str, typer.Option(help="The Hearth server's URL.", en
         _fail(str(e))
     except httpx.ConnectError:
         _fail(f"cannot reach Hearth at {server}; start it with `hearth serve` (or pass --server URL)")
+
+
+@app.command("assistant-quota")
+def assistant_quota(username: Annotated[str, typer.Argument(help="Whose limits to set.")],
+                    tokens_per_day: Annotated[int | None, typer.Option(help="Tokens per UTC day (0: unlimited).")]
+                    = None,
+                    messages_per_window: Annotated[str | None, typer.Option(help="e.g. 100/hour.")] = None,
+                    default: Annotated[bool, typer.Option("--default", help="Back to the instance defaults.")]
+                    = False,
+                    database_url: DatabaseUrl = None) -> None:
+    """Admins: set one person's assistant limits (the instance defaults are HEARTH_ASSISTANT_* settings)."""
+    import asyncio
+
+    from limits import parse
+
+    from hearth.app.db import make_engine, make_sessionmaker, migrate
+    from hearth.app.services import accounts
+    from hearth.app.services.assistant import usage
+    from hearth.app.services.errors import NotFound
+    from hearth.settings import Settings
+
+    if messages_per_window:
+        try:
+            parse(messages_per_window)
+        except ValueError:
+            _fail(f"--messages-per-window {messages_per_window!r} is not a rate like '100/hour'")
+    if tokens_per_day is not None and tokens_per_day < 0:
+        _fail("--tokens-per-day must be 0 (unlimited) or more")
+    settings = Settings(**({"database_url": database_url} if database_url else {}))
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                account = await accounts.lookup(db, username, settings.instance_domain)
+                prefs = await usage.set_override(db, account, tokens_per_day, messages_per_window, reset=default)
+                console.print(f"@{account.username}: tokens per day "
+                              f"{prefs.tokens_per_day if prefs.tokens_per_day is not None else 'default'}, "
+                              f"messages {prefs.messages_per_window or 'default'}")
+        finally:
+            await engine.dispose()
+
+    migrate(settings.database_url)
+    try:
+        asyncio.run(run())
+    except NotFound as e:
+        _fail(e.message)

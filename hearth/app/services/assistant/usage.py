@@ -36,13 +36,18 @@ async def add_usage(db: AsyncSession, viewer: Account, tokens: int, messages: in
     await db.commit()
 
 
-async def set_override(db: AsyncSession, account: Account, tokens_per_day: int | None,
-                       messages_per_window: str | None) -> AssistantPrefs:
-    """Admins: a person's own limits (None = the instance default)."""
+async def set_override(db: AsyncSession, account: Account, tokens_per_day: int | None = None,
+                       messages_per_window: str | None = None, reset: bool = False) -> AssistantPrefs:
+    """Admins: a person's own limits. None keeps the current value; reset goes back to the defaults."""
     prefs = await db.get(AssistantPrefs, account.id)
     if prefs is None:
-        prefs = AssistantPrefs(account_id=account.id)
+        prefs = AssistantPrefs(account_id=account.id, memory_enabled=True)
         db.add(prefs)
-    prefs.tokens_per_day, prefs.messages_per_window = tokens_per_day, messages_per_window
+    if reset:
+        prefs.tokens_per_day, prefs.messages_per_window = None, None
+    if tokens_per_day is not None:
+        prefs.tokens_per_day = tokens_per_day
+    if messages_per_window is not None:
+        prefs.messages_per_window = messages_per_window
     await db.commit()
     return prefs
