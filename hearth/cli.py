@@ -1,4 +1,4 @@
-"""The `hearth` command line: data, train, eval, bench, serve, demo."""
+"""The `hearth` command line: data, train, eval, bench, serve, demo, chat, llm check, assistant-quota."""
 
 from __future__ import annotations
 

@@ -69,3 +69,12 @@ def chromium_path() -> str:
     if not CHROMIUM.exists():
         _unavailable(f"no Chromium at {CHROMIUM} (install: sudo bash scripts/ci-services.sh install)")
     return str(CHROMIUM)
+
+
+@pytest.fixture
+def fake_llm():
+    """A scripted OpenAI-compatible model server on loopback (tests/fake_openai.py); `.base_url` ends in /v1."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

@@ -96,6 +96,7 @@ class Turn:
         self.queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
         self.stop_requested = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.released = False  # the conversation and the stream slot are free again
 
     def emit(self, type_: str, **data: Any) -> None:
         self.queue.put_nowait(AgentEvent(type_, data))
@@ -178,9 +179,16 @@ class Assistant:
             log.exception("assistant turn failed")
             turn.emit("error", message=f"the assistant failed: {e}", status=500)
         finally:
-            self.turns.pop(turn.conversation_id, None)
-            self.limits.closed(turn.viewer_id)
+            self.release(turn)
             turn.queue.put_nowait(None)
+
+    def release(self, turn: Turn) -> None:
+        """Free the conversation and the person's stream slot (once), e.g. as soon as the answer is done."""
+        if not turn.released:
+            turn.released = True
+            if self.turns.get(turn.conversation_id) is turn:
+                del self.turns[turn.conversation_id]
+            self.limits.closed(turn.viewer_id)
 
     # ---- proposals ---------------------------------------------------------------------------
     async def approve(self, db: AsyncSession, viewer: Account, proposal_id: int | str,
@@ -356,12 +364,14 @@ class _Runner:
         await self._finish(last_message, user_msg)
 
     async def _finish(self, last: AssistantMessage, user_msg: AssistantMessage | None) -> None:
+        """`done` first (the person can type again), then a title for a new conversation."""
+        self.turn.emit("done", message_id=str(last.id), stopped=False, tokens=self.tokens)
+        self.a.release(self.turn)
         conv = await conversations.get(self.db, self.viewer, self.conv_id)
         if not conv.title and user_msg is not None:
             title = await self.a.make_title(self.request)
             if await conversations.set_auto_title(self.db, self.viewer, self.conv_id, title):
                 self.turn.emit("title", title=title)
-        self.turn.emit("done", message_id=str(last.id), stopped=False, tokens=self.tokens)
 
     async def _stream(self, runtime: Any, model: str, messages: list[ChatMessage], specs: list,
                       user_msg: AssistantMessage | None) -> tuple[Completion | None, str, bool]:

@@ -95,7 +95,7 @@ async def test_streamed_reply_with_a_read_tool_and_quoted_data(app, fake_llm):
         conv = await new_conversation(c)
         events = await ask(c, conv, "Find posts about jazz")
         kinds = names(events)
-        assert kinds[0] == "start" and kinds[-1] == "done"
+        assert kinds[0] == "start" and kinds[-2:] == ["done", "title"]
         assert "tool_call" in kinds and "tool_result" in kinds and "delta" in kinds
         result = next(d for e, d in events if e == "tool_result")
         texts = [i["text"] for i in result["card"]["items"]]
@@ -212,7 +212,8 @@ async def test_malformed_tool_call_is_never_stored_or_sent_back(app, fake_llm):
     w = await _world(app)
     fake_llm.queue_chunks([
         {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
-            {"index": 0, "id": "call_bad", "type": "function", "function": {"name": "search_posts", "arguments": ""}}]}}]},
+            {"index": 0, "id": "call_bad", "type": "function",
+             "function": {"name": "search_posts", "arguments": ""}}]}}]},
         {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "[[[{"}}]}}]},
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
     ])
