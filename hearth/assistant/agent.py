@@ -211,8 +211,11 @@ class Assistant:
         try:
             result = await tool.apply(ctx, db, viewer, args)
         except ServiceError as e:
-            await db.rollback()
-            await proposals.finish(db, viewer, p, "failed", {"error": e.message}, args.model_dump())
+            pid = p.id
+            await db.rollback()  # whatever the action half-did is gone; then record the failure
+            await db.refresh(viewer)
+            p = await proposals.finish(db, viewer, await proposals.get(db, viewer, pid), "failed",
+                                       {"error": e.message}, args.model_dump())
             await self._note(db, viewer, p, f"The person approved “{p.summary}”, but it failed: {e.message}")
             raise
         p = await proposals.finish(db, viewer, p, "approved", {"card": result.card, "data": result.data},

@@ -370,3 +370,47 @@ async def test_read_scope_cannot_send_or_approve(app, fake_llm):
         r = await c.post(f"{API}/conversations/{conv}/messages", json={"content": "hi"})
         assert r.status_code == 403
     assert await count(app, AssistantProposal) == 0
+
+
+async def test_long_history_is_trimmed_and_said_so(settings, fake_llm):
+    s = settings.model_copy(update={"llm_base_url": fake_llm.base_url, "llm_model": "m", "llm_connect_retries": 0,
+                                    "llm_context_window": 6000, "assistant_max_answer_tokens": 64})
+    app = create_app(s)
+    async with app.router.lifespan_context(app):
+        w = await _world(app)
+        async with client(app, w["token"]) as c:
+            conv = await new_conversation(c)
+            trimmed = None
+            for i in range(10):
+                events = await ask(c, conv, f"question {i}: " + "blah " * 800)
+                trimmed = next((d for e, d in events if e == "trimmed"), None)
+                if trimmed:
+                    break
+            assert trimmed is not None, "a 6,000-token window never trimmed 4,000-character questions"
+            assert trimmed["dropped_messages"] >= 1 and str(trimmed["dropped_messages"]) in trimmed["text"]
+            sent = fake_llm.requests[-1]["messages"]
+            stored = (await c.get(f"{API}/conversations/{conv}")).json()["messages"]
+            assert len(sent) - 1 < len(stored)  # the system prompt is not stored
+            assert sent[-1]["content"].startswith(f"question {i}:")  # the newest question is always kept
+
+
+async def test_writes_are_checked_as_the_person_when_proposed_and_when_approved(app, fake_llm):
+    w = await _world(app)
+    fake_llm.queue_tool_calls([("favourite", {"post_id": str(w["dm"].id)}),  # a DM between others
+                               ("follow", {"username": "@cat"}),  # cat blocked ann
+                               ("publish_post", {"text": "re", "in_reply_to_id": str(w["hidden"].id)}),
+                               ("follow", {"username": "@mallory"})])
+    fake_llm.queue_text("ok")
+    async with client(app, w["token"]) as c:
+        conv = await new_conversation(c)
+        events = await ask(c, conv, "do these")
+        results = [d for e, d in events if e == "tool_result"]
+        assert [r["ok"] for r in results] == [False, False, False, True]
+        [proposal] = [d for e, d in events if e == "proposal"]
+        # mallory blocks ann before ann approves: the service refuses, the proposal is marked failed.
+        async with app.state.sessionmaker() as db:
+            await graph.block(db, w["p"]["mallory"], w["p"]["ann"].id)
+        r = await c.post(f"{API}/proposals/{proposal['id']}/approve")
+        assert r.status_code in (403, 404)
+        assert (await c.get(f"{API}/proposals/{proposal['id']}")).json()["status"] == "failed"
+    assert await count(app, Follow, Follow.account_id == w["p"]["ann"].id) == 1  # only bob, from the start
