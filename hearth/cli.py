@@ -369,11 +369,15 @@ def chat(server: Annotated[str, typer.Option(help="The Hearth server's URL.", en
     from hearth.app.chat_client import ChatError, ChatSession, log_in, saved_token
     server = server.rstrip("/")
     try:
+        def ask_password() -> str:
+            return log_in(server, username, typer.prompt(f"password for {username}", hide_input=True))
+
         if token is None:
             if username is None:
                 _fail("say who you are: --username NAME (or --token / $HEARTH_TOKEN)")
-            token = saved_token(server, username) or log_in(
-                server, username, typer.prompt(f"password for {username}", hide_input=True))
+            token = saved_token(server, username) or ask_password()
+            if not ChatSession.token_works(server, token):  # a kept token that was revoked or expired
+                token = ask_password()
         session = ChatSession(server, token, console, lambda prompt: input(prompt))
         try:
             if conversation:

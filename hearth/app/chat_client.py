@@ -76,6 +76,11 @@ class ChatSession:
     def close(self) -> None:
         self.http.close()
 
+    @staticmethod
+    def token_works(server: str, token: str) -> bool:
+        r = httpx.get(server.rstrip("/") + API + "/status", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        return r.status_code != 401
+
     def call(self, method: str, path: str, **kw: Any) -> Any:
         r = self.http.request(method, API + path, **kw)
         if r.status_code >= 400:

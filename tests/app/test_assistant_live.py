@@ -118,6 +118,11 @@ def test_hearth_chat_streams_and_approves_a_write(live, fake_llm, tmp_path, monk
     assert "Following Bob" in out  # /list shows the generated title
     saved = json.loads((tmp_path / "hearth" / "chat-tokens.json").read_text())
     assert list(saved) == [f"{url}|ann"]
+    again = CliRunner().invoke(cli, ["chat", "--server", url, "--username", "ann"], input="/quit\n")
+    assert again.exit_code == 0 and "password" not in again.output  # the kept token is used
+    (tmp_path / "hearth" / "chat-tokens.json").write_text(json.dumps({f"{url}|ann": "revoked"}))
+    relog = CliRunner().invoke(cli, ["chat", "--server", url, "--username", "ann"], input="ann password 1\n/quit\n")
+    assert relog.exit_code == 0 and "password for ann" in relog.output
 
     async def follows(db) -> list[Follow]:  # noqa: ANN001
         return list(await db.scalars(select(Follow)))
