@@ -15,6 +15,11 @@ from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine
 from hearth.app.main import create_app
 from hearth.app.models import (
     Account,
+    AssistantConversation,
+    AssistantMemory,
+    AssistantMessage,
+    AssistantPrefs,
+    AssistantProposal,
     Block,
     EventRow,
     Favourite,
@@ -26,11 +31,13 @@ from hearth.app.models import (
     WebSession,
 )
 from hearth.app.services import accounts, auth, graph, posts
+from hearth.app.services.assistant import conversations, memory, proposals
 from hearth.app.web.people import ACTIONS as ACCOUNT_ACTIONS
 from hearth.app.web.posts import TOGGLES as POST_TOGGLES
 from hearth.settings import Settings
 
-SECRETS = ("ann-private-secret", "ann-direct-secret", "ann@example.org", "ann-bio-draft")
+SECRETS = ("ann-private-secret", "ann-direct-secret", "ann@example.org", "ann-bio-draft", "ann-chat-secret",
+           "ann-memory-secret")
 PARAM = re.compile(r"\{(\w+)\}")
 # Routes that take no user input worth attacking (static files, docs).
 SKIP = {"/static", "/docs/oauth2-redirect", "/api/docs", "/api/openapi.json"}
@@ -69,8 +76,14 @@ async def seed(url: str) -> dict[str, Any]:
         ann_cookie, ann_session = await auth.start_session(db, ann)
         mal_cookie, mal_session = await auth.start_session(db, mal)
         notification = await db.scalar(select(Notification.id).where(Notification.account_id == ann.id))
+        chat = await conversations.create(db, ann, "ann's chat")
+        await conversations.append(db, ann, chat.id, "user", "ann-chat-secret")
+        proposal = await proposals.create(db, ann, chat.id, "call_0", "follow", {"username": "@cat"}, "Follow @cat",
+                                          {"request": "ann-chat-secret"})
+        fact = await memory.add(db, ann, "ann-memory-secret", "Added by you")
         ids = {"ann": ann.id, "mal": mal.id, "cat": cat.id, "public": public.id, "private": private.id,
                "direct": direct.id, "cat_post": cat_post.id, "notification": notification,
+               "conversation": chat.id, "proposal": proposal.id, "memory": fact.id,
                "ann_token": ann_token, "mal_token": mal_token, "ann_cookie": ann_cookie,
                "ann_csrf": ann_session.csrf_token, "mal_cookie": mal_cookie, "mal_csrf": mal_session.csrf_token,
                "mal_client_id": other_app.client_id, "mal_client_secret": other_app.client_secret}
@@ -97,6 +110,16 @@ def owned_state(url: str, ann_id: int) -> dict[str, Any]:
             "sessions": rows(select(WebSession.id).where(WebSession.account_id == ann_id)),
             "events": rows(select(EventRow.id).where(EventRow.account_id == ann_id).order_by(EventRow.id)),
             "notifications": rows(select(Notification.id).where(Notification.account_id == ann_id)),
+            "conversations": rows(select(AssistantConversation.id, AssistantConversation.title)
+                                  .where(AssistantConversation.account_id == ann_id)),
+            "messages": rows(select(AssistantMessage.id, AssistantMessage.content).join(
+                AssistantConversation, AssistantConversation.id == AssistantMessage.conversation_id)
+                .where(AssistantConversation.account_id == ann_id).order_by(AssistantMessage.id)),
+            "proposals": rows(select(AssistantProposal.id, AssistantProposal.status, AssistantProposal.arguments)
+                              .where(AssistantProposal.account_id == ann_id)),
+            "memory": rows(select(AssistantMemory.id, AssistantMemory.text)
+                           .where(AssistantMemory.account_id == ann_id)),
+            "assistant_prefs": rows(select(AssistantPrefs.memory_enabled).where(AssistantPrefs.account_id == ann_id)),
         }
     engine.dispose()
     return state
@@ -109,6 +132,8 @@ def fill(path: str, ids: dict[str, Any]) -> list[str]:
         "status_id": [str(ids[k]) for k in ("public", "private", "direct")],
         "post_id": [str(ids[k]) for k in ("public", "private", "direct")],
         "list_id": ["for-you"], "hashtag": ["walk"], "name": ["walk"],
+        "conversation_id": [str(ids["conversation"])], "proposal_id": [str(ids["proposal"])],
+        "memory_id": [str(ids["memory"])],
         "action": sorted({*ACCOUNT_ACTIONS, *POST_TOGGLES, "delete", "hide", "reply"}),
     }
     out = [path]
@@ -124,6 +149,12 @@ def attack_body(ids: dict[str, Any]) -> dict[str, str]:
             "token": ids["ann_token"], "client_id": ids["mal_client_id"], "client_secret": ids["mal_client_secret"],
             "display_name": "pwned", "note": "pwned", "text": "mal was here", "visibility": "public",
             "username": "ann", "password": "guess password", "grant_type": "password", "scope": "read"}
+
+
+def attack_json(ids: dict[str, Any]) -> dict[str, Any]:
+    """The same aimed as a JSON body (the Hearth and assistant APIs take JSON)."""
+    return {"content": "mal was here", "title": "pwned", "text": "pwned", "enabled": False, "stream": False,
+            "arguments": {"username": "@mal"}, "events": [{"verb": "hide", "post_id": str(ids["private"])}]}
 
 
 def assert_no_secret(response: httpx.Response, where: str) -> None:
@@ -158,6 +189,11 @@ async def test_another_users_token_or_session_cannot_act_or_read(settings: Setti
                         assert r.status_code < 500, f"{method} {path}: {r.status_code} {r.text[:300]}"
                         assert_no_secret(r, f"{method} {path} as mal")
                         walked += 1
+                        if write and is_api:  # the same with a JSON body
+                            r = await c.request(method, path, headers=mal_api, json=attack_json(ids))
+                            assert r.status_code < 500, f"{method} {path} (JSON): {r.status_code} {r.text[:300]}"
+                            assert_no_secret(r, f"{method} {path} as mal (JSON)")
+                            walked += 1
                         if write and not is_api:
                             # ann's own session cookie without her CSRF token (a forged cross-site form).
                             c.cookies.clear()
