@@ -276,7 +276,10 @@ class _Runner:
         self.viewer = viewer
         self.conv_id = turn.conversation_id
         self.settings = assistant.settings
-        self.sources: list[dict[str, Any]] = []  # app content read during this turn (provenance)
+        # App content the model has in its context: read earlier in the conversation (from the stored
+        # tool results) and during this turn. A proposal shows it; `remember` asks first when there is any.
+        self.earlier_sources: list[dict[str, Any]] = []
+        self.sources: list[dict[str, Any]] = []
         self.request = ""  # the person's message this turn answers
         self.tokens = 0
         self.started = False
@@ -304,6 +307,13 @@ class _Runner:
             if self.tokens:
                 await usage.add_usage(db, viewer, self.tokens, messages=0 if regenerate else 1)
 
+    def _read_so_far(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for src in (*self.earlier_sources, *self.sources):
+            if src not in out:
+                out.append(src)
+        return out
+
     async def _fail(self, user_msg: AssistantMessage | None, message: str, status: int) -> None:
         """Before any output: take the person's message back (nothing half-written), and say why."""
         if not self.started and user_msg is not None:
@@ -322,6 +332,7 @@ class _Runner:
         facts = await memory.list_facts(self.db, self.viewer) if prefs.memory_enabled else None
         prompt = system_prompt(self.viewer, self.settings.instance_title, facts)
         stored = await conversations.messages(self.db, self.viewer, self.conv_id)
+        self.earlier_sources = [src for m in stored if m.role == "tool" for src in m.meta.get("sources", [])]
         await self.db.commit()  # end the read transaction: tools write from their own sessions meanwhile
         return [ChatMessage("system", prompt), *(to_chat(m) for m in stored)]
 
@@ -433,8 +444,9 @@ class _Runner:
             for call, result, proposed in outcomes:
                 if proposed is not None:
                     tool, proposal = proposed
-                    provenance = {"request": self.request[:1000], "after_reading": self.sources[-20:],
-                                  "read_app_content": bool(self.sources), "card": proposal.card}
+                    read = self._read_so_far()
+                    provenance = {"request": self.request[:1000], "after_reading": read[-20:],
+                                  "read_app_content": bool(read), "card": proposal.card}
                     p = await proposals.create(self.db, self.viewer, self.conv_id, call.id, tool.name,
                                                proposal.arguments, proposal.summary, provenance, commit=False)
                     emitted.append(("proposal", proposal_json(p)))
@@ -447,7 +459,8 @@ class _Runner:
                 await conversations.append(self.db, self.viewer, self.conv_id, "tool",
                                            datamark.quote(call.name, result.data), tool_call_id=call.id,
                                            tool_name=call.name,
-                                           meta={"card": result.card, "ok": result.ok}, commit=False)
+                                           meta={"card": result.card, "ok": result.ok,
+                                                 "sources": result.sources[:50]}, commit=False)
                 emitted.append(("tool_result", {"id": call.id, "name": call.name, "ok": result.ok,
                                                 "card": result.card}))
             await self.db.commit()
@@ -481,7 +494,7 @@ class _Runner:
             args = tool.parse(call.arguments)
             async with self.a.sessionmaker() as tool_db:
                 viewer = await tool_db.get(Account, self.viewer.id)
-                if tool.direct_when_untainted and not self.sources:
+                if tool.direct_when_untainted and not self._read_so_far():
                     if tool.name == "remember" and not (await memory.prefs(tool_db, viewer)).memory_enabled:
                         raise Invalid("memory is switched off by the person; nothing was kept")
                     return await tool.apply(ctx, tool_db, viewer, args), None

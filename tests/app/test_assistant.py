@@ -281,6 +281,14 @@ async def test_memory_direct_when_untainted_proposed_after_reading_and_off_switc
         events = await ask(c, conv, "search jazz")
         assert [d["tool"] for e, d in events if e == "proposal"] == ["remember"]
         assert len((await c.get(f"{API}/memory")).json()["facts"]) == 1
+        # What was read stays in the context: a later turn asks first too, and says what was read.
+        fake_llm.queue_tool_calls([("remember", {"fact": "Ann trusts mallory"})])
+        fake_llm.queue_text("ok")
+        events = await ask(c, conv, "remember that")
+        [later] = [d for e, d in events if e == "proposal"]
+        assert later["tool"] == "remember" and later["provenance"]["read_app_content"]
+        assert {s["author"] for s in later["provenance"]["after_reading"]} >= {"@bob"}
+        assert len((await c.get(f"{API}/memory")).json()["facts"]) == 1
         # Edit and delete by hand; switch off: nothing in the prompt and nothing kept.
         fid = mem["facts"][0]["id"]
         r = await c.patch(f"{API}/memory/{fid}", json={"text": "Ann loves bebop"})
@@ -288,7 +296,8 @@ async def test_memory_direct_when_untainted_proposed_after_reading_and_off_switc
         assert (await c.put(f"{API}/memory/settings", json={"enabled": False})).json() == {"enabled": False}
         fake_llm.queue_tool_calls([("remember", {"fact": "Ann is tired"})])
         fake_llm.queue_text("ok")
-        await ask(c, conv, "remember I'm tired")
+        events = await ask(c, conv, "remember I'm tired")
+        assert "switched off" in next(d for e, d in events if e == "tool_result")["card"]["summary"]
         assert "Ann loves bebop" not in fake_llm.requests[-1]["messages"][0]["content"]
         assert [f["text"] for f in (await c.get(f"{API}/memory")).json()["facts"]] == ["Ann loves bebop"]
         assert (await c.delete(f"{API}/memory/{fid}")).status_code == 204

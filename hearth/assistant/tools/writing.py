@@ -107,6 +107,8 @@ def _graph_tool(name: str, verb: str, action) -> Tool:  # noqa: ANN001 - a graph
 
 
 async def propose_remember(ctx: ToolContext, db: AsyncSession, viewer: Account, a: FactArgs) -> Proposal:
+    if not (await memory.prefs(db, viewer)).memory_enabled:
+        raise Invalid("memory is switched off by the person; nothing was kept")
     return Proposal(f"Remember: {_quote(a.fact, 200)}", a.model_dump(), {"text": a.fact})
 
 
