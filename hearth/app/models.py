@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -71,6 +72,7 @@ class Account(Base):
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))  # None: cannot log in (seeded creators)
     bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_ai: Mapped[bool] = mapped_column(Boolean, default=False)  # a creator's AI (AI Studio); set by its services only
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     discoverable: Mapped[bool] = mapped_column(Boolean, default=True)
     followers_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -252,9 +254,12 @@ class ModelRun(Base):
 
 # ---- Hearth AI: the assistant's conversations, proposed writes, memory and usage ---------------
 class AssistantConversation(Base):
+    """A conversation of a person with the assistant, or (ai_id set) with a creator's AI."""
+
     __tablename__ = "assistant_conversations"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    ai_id: Mapped[int | None] = mapped_column(ForeignKey("creator_ais.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200), default="")
     title_by_user: Mapped[bool] = mapped_column(Boolean, default=False)  # a renamed title is never overwritten
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -332,3 +337,98 @@ class AssistantUsage(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---- AI Studio: creators' own AIs ----------------------------------------------------------------
+AUDIENCES = ("public", "followers", "only_me")
+
+
+class CreatorAI(Base):
+    """An AI a person made. It is an account of its own (`account_id`, a bot) owned by its creator.
+    The Character Card V2 fields Hearth does not use are kept (`card_extra`, `card_extensions`) so an
+    exported card carries everything an imported one had."""
+
+    __tablename__ = "creator_ais"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    of_creator: Mapped[bool] = mapped_column(Boolean, default=False)  # an AI of the creator themselves
+    tagline: Mapped[str] = mapped_column(String(200), default="")
+    greeting: Mapped[str] = mapped_column(Text, default="")
+    suggested_questions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    personality: Mapped[str] = mapped_column(Text, default="")
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    example_dialogues: Mapped[str] = mapped_column(Text, default="")
+    avoid_topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # [{"title", "url"}]
+    audience: Mapped[str] = mapped_column(String(10), default="public")
+    runtime: Mapped[str] = mapped_column(String(100), default="")  # "" = the assistant's runtime
+    model: Mapped[str] = mapped_column(String(200), default="")  # "" = that runtime's model
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=True)  # answer DMs by itself
+    avatar: Mapped[bytes | None] = mapped_column(LargeBinary)
+    avatar_type: Mapped[str | None] = mapped_column(String(40))
+    card_extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    card_extensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship(foreign_keys=[account_id], lazy="raise")
+    owner: Mapped[Account] = relationship(foreign_keys=[owner_id], lazy="raise")
+    __table_args__ = (Index("ix_creator_ais_owner_id", "owner_id"),)
+
+
+class AIKnowledge(Base):
+    """One source an AI knows: a post of its creator (kept in sync) or a note they uploaded."""
+
+    __tablename__ = "ai_knowledge"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ai_id: Mapped[int] = mapped_column(ForeignKey("creator_ais.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # post | note
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the post's edited_at when indexed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (Index("ix_ai_knowledge_ai_id_kind", "ai_id", "kind"),
+                      UniqueConstraint("ai_id", "post_id", name="uq_ai_knowledge_ai_post"))
+
+
+class AIKnowledgeChunk(Base):
+    """A passage of a knowledge source, with its sentence embedding (float32 bytes) when computed."""
+
+    __tablename__ = "ai_knowledge_chunks"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ai_id: Mapped[int] = mapped_column(ForeignKey("creator_ais.id", ondelete="CASCADE"))
+    knowledge_id: Mapped[int] = mapped_column(ForeignKey("ai_knowledge.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    embed_model: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (Index("ix_ai_knowledge_chunks_ai_id", "ai_id"),
+                      Index("ix_ai_knowledge_chunks_knowledge_id", "knowledge_id"))
+
+
+class AIDirectThread(Base):
+    """A direct-message conversation between a fan and an AI: who answers it (the AI, or its
+    creator who took it over)."""
+
+    __tablename__ = "ai_dm_threads"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ai_id: Mapped[int] = mapped_column(ForeignKey("creator_ais.id", ondelete="CASCADE"))
+    root_post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    fan_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(8), default="ai")  # ai | creator
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("ai_id", "root_post_id", name="uq_ai_dm_threads_ai_root"),)
+
+
+class AIDirectReply(Base):
+    """The AI's handling of one incoming direct message: at most one answer per message."""
+
+    __tablename__ = "ai_dm_replies"
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    ai_id: Mapped[int] = mapped_column(ForeignKey("creator_ais.id", ondelete="CASCADE"))
+    reply_post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | replied | skipped | failed
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

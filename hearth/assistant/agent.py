@@ -29,7 +29,7 @@ from hearth.app.services.assistant import conversations, memory, proposals, usag
 from hearth.app.services.errors import Conflict, Invalid, NotFound, ServiceError
 from hearth.assistant import datamark
 from hearth.assistant.limits import AssistantLimits
-from hearth.assistant.prompt import system_prompt
+from hearth.assistant.profile import AgentProfile, Screened
 from hearth.assistant.tools import TOOLS, Tool, ToolContext, ToolResult
 from hearth.assistant.tools.base import Proposal
 from hearth.llm.types import (
@@ -90,9 +90,10 @@ def estimate_tokens(text: str) -> int:
 class Turn:
     """One running turn: its task, its event queue and its stop switch."""
 
-    def __init__(self, conversation_id: int, viewer_id: int):
+    def __init__(self, conversation_id: int, viewer_id: int, profile: AgentProfile):
         self.conversation_id = conversation_id
         self.viewer_id = viewer_id
+        self.profile = profile
         self.queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
         self.stop_requested = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -133,21 +134,27 @@ class Assistant:
 
     # ---- turns -------------------------------------------------------------------------------
     async def start_turn(self, db: AsyncSession, viewer: Account, conversation_id: int | str,
-                         text: str | None = None, regenerate: bool = False) -> Turn:
+                         text: str | None = None, regenerate: bool = False,
+                         profile: AgentProfile | None = None) -> Turn:
         """Check everything that can be refused (conversation, model, limits), then start the task.
-        Raises LLMUnavailable when no model is configured, ServiceError for bad input and limits."""
+        Raises LLMUnavailable when no model is configured (and the profile has no answer without
+        one), ServiceError for bad input and limits. `profile`: the personal assistant by default."""
+        profile = profile or AgentProfile()
         conv = await conversations.get(db, viewer, conversation_id)
+        profile.check_conversation(conv)
         if regenerate:
             history = await conversations.messages(db, viewer, conv.id)
             if not any(m.role == "user" for m in history):
                 raise Invalid("there is no question to answer again in this conversation")
         else:
             text = conversations.check_user_text(text or "")
-        self.runtimes.for_role("assistant")  # LLMUnavailable: nothing configured
+        if not profile.answers_without_model:
+            profile.runtime(self.runtimes)  # LLMUnavailable: nothing configured
         if conv.id in self.turns:
             raise Conflict("a reply is already streaming in this conversation; stop it first")
+        await profile.check_limits(db, viewer)
         await self.limits.check(db, viewer)
-        turn = Turn(conv.id, viewer.id)
+        turn = Turn(conv.id, viewer.id, profile)
         self.turns[conv.id] = turn
         self.limits.opened(viewer.id)
         turn.task = asyncio.create_task(self._run(turn, text, regenerate))
@@ -276,6 +283,8 @@ class _Runner:
         self.viewer = viewer
         self.conv_id = turn.conversation_id
         self.settings = assistant.settings
+        self.profile = turn.profile
+        self.retracted: Screened | None = None
         # App content the model has in its context: read earlier in the conversation (from the stored
         # tool results) and during this turn. A proposal shows it; `remember` asks first when there is any.
         self.earlier_sources: list[dict[str, Any]] = []
@@ -298,9 +307,21 @@ class _Runner:
             user_msg = await conversations.append(db, viewer, self.conv_id, "user", text or "")
             self.request = text or ""
         try:
+            screened = await self.profile.screen_question(self.request)
+            if screened is not None:
+                self._started(user_msg)
+                last = await self._store_answer(screened.answer, "complete", {"declined": screened.reason})
+                await self._finish(last, user_msg)
+                return
             await self._loop(user_msg)
         except LLMUnavailable as e:
-            await self._fail(user_msg, str(e), 503)
+            fallback = None if self.started else await self.profile.without_model(self.request, str(e))
+            if fallback is None:
+                await self._fail(user_msg, str(e), 503)
+            else:
+                self._started(user_msg)
+                last = await self._store_answer(fallback[0], "complete", fallback[1])
+                await self._finish(last, user_msg)
         except LLMError as e:
             await self._fail(user_msg, str(e), 502)
         finally:
@@ -328,17 +349,15 @@ class _Runner:
                            user_message_id=str(user_msg.id) if user_msg else None)
 
     async def _history(self) -> list[ChatMessage]:
-        prefs = await memory.prefs(self.db, self.viewer)
-        facts = await memory.list_facts(self.db, self.viewer) if prefs.memory_enabled else None
-        prompt = system_prompt(self.viewer, self.settings.instance_title, facts)
+        prompt = await self.profile.system_prompt(self.db, self.viewer, self.settings, self.request)
         stored = await conversations.messages(self.db, self.viewer, self.conv_id)
         self.earlier_sources = [src for m in stored if m.role == "tool" for src in m.meta.get("sources", [])]
         await self.db.commit()  # end the read transaction: tools write from their own sessions meanwhile
         return [ChatMessage("system", prompt), *(to_chat(m) for m in stored)]
 
     async def _loop(self, user_msg: AssistantMessage | None) -> None:
-        runtime, model = self.a.runtimes.for_role("assistant")
-        specs = [t.spec() for t in TOOLS.values()]
+        runtime, model = self.profile.runtime(self.a.runtimes)
+        specs = [t.spec() for t in self.profile.tools.values()] or None
         rounds = self.settings.assistant_max_tool_rounds
         pending_notice: str | None = None
         last_message: AssistantMessage | None = None
@@ -348,6 +367,11 @@ class _Runner:
                 messages.append(ChatMessage("user", NOTE_PREFIX + pending_notice))
                 pending_notice = None
             completion, text, stopped = await self._stream(runtime, model, messages, specs, user_msg)
+            if self.retracted is not None:
+                last_message = await self._store_answer(self.retracted.answer, "complete",
+                                                        {"declined": self.retracted.reason})
+                await self._finish(last_message, user_msg)
+                return
             if stopped or completion is None:
                 last_message = await self._store_answer(text, "stopped")
                 self.turn.emit("done", message_id=str(last_message.id), stopped=True, tokens=self.tokens)
@@ -367,7 +391,8 @@ class _Runner:
                 continue
             if completion.rejected_calls and not completion.content.strip():
                 continue
-            last_message = await self._store_answer(completion.content, "complete")
+            last_message = await self._store_answer(completion.content, "complete",
+                                                    self.profile.answer_meta(completion.content))
             await self._finish(last_message, user_msg)
             return
         note = (f"I stopped after {rounds} rounds of tool calls without a final answer; ask again more "
@@ -406,6 +431,11 @@ class _Runner:
                                         f"were left out to fit the model's {ev.context_window}-token context window")
                 elif isinstance(ev, TextDelta):
                     text += ev.text
+                    hit = self.profile.screen_answer(text)
+                    if hit is not None:  # stop generating; the client replaces what it showed
+                        self.retracted = hit
+                        self.turn.emit("retract", text=hit.answer, reason=hit.reason)
+                        return None, text, False
                     self.turn.emit("delta", text=ev.text)
                 elif isinstance(ev, Completion):
                     completion = ev
@@ -416,9 +446,10 @@ class _Runner:
             return None, text, True
         return completion, text, False
 
-    async def _store_answer(self, text: str, status: str) -> AssistantMessage:
-        msg = await conversations.append(self.db, self.viewer, self.conv_id, "assistant", text, status=status)
-        self.turn.emit("message", id=str(msg.id), content=text, status=status)
+    async def _store_answer(self, text: str, status: str, meta: dict[str, Any] | None = None) -> AssistantMessage:
+        msg = await conversations.append(self.db, self.viewer, self.conv_id, "assistant", text, status=status,
+                                         meta=meta)
+        self.turn.emit("message", id=str(msg.id), content=text, status=status, **(meta or {}))
         return msg
 
     async def _run_calls(self, text: str, calls: list[ToolCall]) -> None:
@@ -427,10 +458,11 @@ class _Runner:
         outcomes: list[tuple[ToolCall, ToolResult | None, tuple[Tool, Proposal] | None]] = []
         for call in calls:
             self.turn.emit("tool_call", id=call.id, name=call.name, arguments=call.arguments)
-            tool = TOOLS.get(call.name)
+            tool = self.profile.tools.get(call.name)
             if tool is None:
                 outcomes.append((call, ToolResult(
-                    {"error": f"there is no tool named {call.name!r}; the tools are: {', '.join(TOOLS)}"},
+                    {"error": f"there is no tool named {call.name!r}; the tools are: "
+                              f"{', '.join(self.profile.tools) or 'none'}"},
                     {"title": f"Unknown tool {call.name}"}, ok=False), None))
             elif tool.kind == "read":
                 outcomes.append((call, await self._read(tool, call), None))

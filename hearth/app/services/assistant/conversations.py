@@ -31,8 +31,11 @@ def _title(text: str) -> str:
     return title
 
 
-async def create(db: AsyncSession, viewer: Account, title: str = "") -> AssistantConversation:
-    conv = AssistantConversation(account_id=viewer.id, title=_title(title), title_by_user=bool(title.strip()))
+async def create(db: AsyncSession, viewer: Account, title: str = "", ai_id: int | None = None
+                 ) -> AssistantConversation:
+    """A conversation with the assistant, or with the creator AI `ai_id`."""
+    conv = AssistantConversation(account_id=viewer.id, title=_title(title), title_by_user=bool(title.strip()),
+                                 ai_id=ai_id)
     db.add(conv)
     await db.commit()
     return conv
@@ -46,10 +49,12 @@ async def get(db: AsyncSession, viewer: Account, conversation_id: int | str) -> 
     return conv
 
 
-async def list_for(db: AsyncSession, viewer: Account, limit: int = 50, before: int | None = None
-                   ) -> list[AssistantConversation]:
-    """Most recently active first."""
-    q = select(AssistantConversation).where(AssistantConversation.account_id == viewer.id)
+async def list_for(db: AsyncSession, viewer: Account, limit: int = 50, before: int | None = None,
+                   ai_id: int | None = None) -> list[AssistantConversation]:
+    """Most recently active first: with the assistant (ai_id None) or with one creator AI."""
+    q = select(AssistantConversation).where(AssistantConversation.account_id == viewer.id,
+                                            AssistantConversation.ai_id.is_(None) if ai_id is None
+                                            else AssistantConversation.ai_id == ai_id)
     if before is not None:
         q = q.where(AssistantConversation.id < before)
     q = q.order_by(AssistantConversation.updated_at.desc(), AssistantConversation.id.desc()).limit(limit)

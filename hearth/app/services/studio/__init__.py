@@ -1,0 +1,1 @@
+"""AI Studio records: creators' AIs, their knowledge, and their direct-message threads."""
