@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real services for the test suite: a throwaway PostgreSQL server and Debian's Chromium.
 #
-#   bash scripts/ci-services.sh install         apt-get install postgresql and chromium (root), only if missing
+#   bash scripts/ci-services.sh install         apt-get install postgresql, chromium, espeak-ng (root) if missing
 #   bash scripts/ci-services.sh has-postgres    exit 0 when the PostgreSQL server binaries are installed
 #   bash scripts/ci-services.sh start-postgres  initdb into a fresh temp dir, start it on 127.0.0.1 with
 #                                               trust auth, create database hearth_test; prints its URL
@@ -50,8 +50,9 @@ cmd_install() {
   local missing=()
   command -v /usr/bin/chromium >/dev/null 2>&1 || missing+=(chromium)
   pg_bin >/dev/null 2>&1 || missing+=(postgresql)
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
   if [ "${#missing[@]}" -eq 0 ]; then
-    log "postgresql and chromium already installed"
+    log "postgresql, chromium and espeak-ng already installed"
     return 0
   fi
   [ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]}: sudo bash scripts/ci-services.sh install"
@@ -80,6 +81,7 @@ cmd_install() {
   if [ -n "$ADDED_POLICY" ]; then rm -f /usr/sbin/policy-rc.d; ADDED_POLICY=""; fi
   command -v /usr/bin/chromium >/dev/null 2>&1 || die "/usr/bin/chromium still missing after install"
   pg_bin >/dev/null 2>&1 || die "pg_ctl still missing under /usr/lib/postgresql/*/bin after install"
+  command -v espeak-ng >/dev/null 2>&1 || die "espeak-ng still missing after install"
   log "installed ${missing[*]} in $((SECONDS - start)) s"
 }
 

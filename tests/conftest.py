@@ -78,3 +78,12 @@ def fake_llm():
 
     with FakeOpenAI() as server:
         yield server
+
+
+@pytest.fixture
+def fake_speech():
+    """A scripted OpenAI-compatible audio server on loopback (tests/fake_speech.py); `.base_url` ends in /v1."""
+    from tests.fake_speech import FakeSpeech
+
+    with FakeSpeech() as server:
+        yield server
