@@ -326,6 +326,11 @@ def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, host: Host 
     except LaunchError as e:
         _fail(str(e))
     train_demo(settings, options, console, seeded_now=not result.skipped)
+    from hearth.studio.demo import seed_demo_ais
+    made = seed_demo_ais(settings)
+    if made:
+        console.print("Creators' AIs to talk to (they answer with excerpts until a model is connected): "
+                      + ", ".join(f"@{h}" for h in made))
     _serve(settings, f"Log in as [bold]{result.demo_username}[/] with the password [bold]{result.demo_password}[/]")
 
 

@@ -4,7 +4,7 @@ command-line flags (the CLI passes them as keyword arguments)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     assistant_concurrent_streams: int = Field(2, ge=1)
     assistant_max_tool_rounds: int = Field(6, ge=1, le=20)  # model calls per user message
     assistant_max_answer_tokens: int = Field(1024, ge=16)
+    # AI Studio: how often fans may message a creator's AI (chat, DMs, the OpenAI-compatible API).
+    studio_messages_per_fan: str = "20/minute"  # per fan and AI
+    studio_messages_per_ai: str = "600/hour"  # per AI, all fans together
+    studio_dm_poll_seconds: float = Field(2.0, gt=0)  # how often new direct messages to AIs are looked for
 
     @field_validator("database_url")
     @classmethod
@@ -108,3 +112,35 @@ class Settings(BaseSettings):
     @property
     def sync_url(self) -> str:
         return sync_database_url(self.database_url)
+
+    # ---- Voice (hearth/voice): speech in and out for talking to the AIs ------------------------------
+    # Speech to text: "auto" uses the OpenAI-compatible server when HEARTH_STT_BASE_URL is set (speaches,
+    # whisper.cpp server, LocalAI: POST {base}/audio/transcriptions), else offline pocketsphinx (extra `voice`).
+    stt_backend: Literal["auto", "http", "pocketsphinx", "off"] = "auto"
+    stt_base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    stt_model: str = "whisper-1"
+    stt_api_key: str | None = None
+    stt_language: str | None = None  # default language hint for the server (e.g. "en"); None lets it detect
+    # Text to speech: "auto" uses the server when HEARTH_TTS_BASE_URL is set (POST {base}/audio/speech),
+    # else offline espeak-ng (Debian package `espeak-ng`).
+    tts_backend: Literal["auto", "http", "espeak", "off"] = "auto"
+    tts_base_url: str | None = None
+    tts_model: str = "tts-1"
+    tts_voice: str = "alloy"
+    tts_api_key: str | None = None
+    tts_format: Literal["mp3", "wav", "opus", "aac", "flac", "pcm"] = "mp3"  # asked of the server
+    tts_max_chars: int = Field(2000, ge=1, le=100_000)  # longer text is cut at a word boundary (and said so)
+    espeak_path: str = "espeak-ng"  # a name on PATH or a full path
+    espeak_voice: str = "en-us+f5"  # the espeak voice the offline recogniser understands best (benchmarks/voice.py)
+    espeak_speed: int = Field(150, ge=80, le=450)  # words per minute
+    # Both directions.
+    voice_timeout_seconds: float = Field(60.0, gt=0)  # per request to a server, or per espeak-ng run
+    voice_connect_retries: int = Field(2, ge=0, le=10)  # retries with backoff when a server cannot be reached
+    voice_max_audio_seconds: float = Field(60.0, gt=0)
+    voice_max_audio_bytes: int = Field(10_000_000, ge=1)
+    voice_requests_per_user: str = "60/minute"  # transcribe + speak; empty string disables
+
+    # ---- AI Studio: what creators' AIs know ------------------------------------------------------------
+    # Sentence-transformers model (hub name or local folder) for searching the AIs' posts and notes by
+    # meaning as well as by keywords; None = keyword search only.
+    studio_embedding_model: str | None = None

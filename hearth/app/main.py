@@ -23,7 +23,7 @@ from hearth.settings import Settings
 
 log = logging.getLogger("hearth")
 
-API_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/nodeinfo/")
+API_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/nodeinfo/", "/v1/")
 
 
 def wants_json(request: Request) -> bool:
@@ -55,9 +55,11 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
             await asyncio.to_thread(migrate, settings.database_url)
         flusher = asyncio.create_task(_flush_events(app))
         await app.state.serving.start()
+        await app.state.studio.start()
         try:
             yield
         finally:
+            await app.state.studio.stop()
             await app.state.assistant.close()
             await app.state.runtimes.aclose()
             await app.state.serving.stop()
@@ -72,7 +74,8 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     # Browser-based Mastodon clients (Elk, Phanpy) call the API from their own origin with bearer
     # tokens; cookies are never sent cross-origin (allow_credentials=False), so sessions stay same-site.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
-                       expose_headers=["Link", "Retry-After"], allow_credentials=False)
+                       expose_headers=["Link", "Retry-After", "X-Hearth-Voice-Backend", "X-Hearth-Speech-Truncated"],
+                       allow_credentials=False)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
@@ -86,6 +89,12 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     from hearth.llm.registry import Runtimes
     app.state.runtimes = Runtimes.from_settings(settings)
     app.state.assistant = Assistant(settings, app.state.sessionmaker, app.state.runtimes, app.state.serving)
+
+    from hearth.studio.knowledge.knowledge_base import KnowledgeBase
+
+    from hearth.studio.service import Studio
+    app.state.knowledge = KnowledgeBase(app.state.sessionmaker, settings)
+    app.state.studio = Studio(settings, app.state.sessionmaker, app.state.runtimes, app.state.knowledge)
 
     @app.exception_handler(LLMError)
     async def _llm_error(request: Request, exc: LLMError) -> Response:

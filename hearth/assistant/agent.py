@@ -60,6 +60,8 @@ def message_json(m: AssistantMessage) -> dict[str, Any]:
     return {"id": str(m.id), "role": m.role, "content": m.content, "tool_calls": m.tool_calls,
             "tool_call_id": m.tool_call_id, "tool_name": m.tool_name, "status": m.status,
             "card": m.meta.get("card"), "ok": m.meta.get("ok", True), "notice": m.meta.get("notice"),
+            "citations": m.meta.get("citations"), "excerpts": m.meta.get("excerpts", False),
+            "declined": m.meta.get("declined"), "disclosure": m.meta.get("disclosure", False),
             "created_at": m.created_at.isoformat()}
 
 

@@ -15,12 +15,15 @@ from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine
 from hearth.app.main import create_app
 from hearth.app.models import (
     Account,
+    AIDirectThread,
+    AIKnowledge,
     AssistantConversation,
     AssistantMemory,
     AssistantMessage,
     AssistantPrefs,
     AssistantProposal,
     Block,
+    CreatorAI,
     EventRow,
     Favourite,
     Follow,
@@ -32,12 +35,15 @@ from hearth.app.models import (
 )
 from hearth.app.services import accounts, auth, graph, posts
 from hearth.app.services.assistant import conversations, memory, proposals
+from hearth.app.services.studio import ais
+from hearth.app.services.studio import direct as dm_threads
+from hearth.app.services.studio import knowledge as studio_knowledge
 from hearth.app.web.people import ACTIONS as ACCOUNT_ACTIONS
 from hearth.app.web.posts import TOGGLES as POST_TOGGLES
 from hearth.settings import Settings
 
 SECRETS = ("ann-private-secret", "ann-direct-secret", "ann@example.org", "ann-bio-draft", "ann-chat-secret",
-           "ann-memory-secret")
+           "ann-memory-secret", "ann-ai-instructions-secret", "ann-ai-note-secret")
 PARAM = re.compile(r"\{(\w+)\}")
 # Routes that take no user input worth attacking (static files, docs).
 SKIP = {"/static", "/docs/oauth2-redirect", "/api/docs", "/api/openapi.json"}
@@ -81,9 +87,18 @@ async def seed(url: str) -> dict[str, Any]:
         proposal = await proposals.create(db, ann, chat.id, "call_0", "follow", {"username": "@cat"}, "Follow @cat",
                                           {"request": "ann-chat-secret"})
         fact = await memory.add(db, ann, "ann-memory-secret", "Added by you")
+        # ann's AI, only for herself: its instructions and notes are hers alone; a DM thread with cat.
+        ann_ai = await ais.create(db, ann, "Ann's AI", "ann_ai", audience="only_me",
+                                  instructions="ann-ai-instructions-secret")
+        await studio_knowledge.write_sources(db, ann_ai.id, [studio_knowledge.SourceDraft(
+            "note", "ann-ai-note", "ann-ai-note-secret", ["ann-ai-note-secret"])])
+        note_id = await db.scalar(select(AIKnowledge.id).where(AIKnowledge.ai_id == ann_ai.id))
+        cat_dm = await posts.create_post(db, cat, "@ann_ai hello", visibility="direct")
+        thread = await dm_threads.thread(db, ann_ai, cat_dm.id, cat.id)
         ids = {"ann": ann.id, "mal": mal.id, "cat": cat.id, "public": public.id, "private": private.id,
                "direct": direct.id, "cat_post": cat_post.id, "notification": notification,
-               "conversation": chat.id, "proposal": proposal.id, "memory": fact.id,
+               "conversation": chat.id, "proposal": proposal.id, "memory": fact.id, "ai": ann_ai.id,
+               "note": note_id, "thread": thread.id,
                "ann_token": ann_token, "mal_token": mal_token, "ann_cookie": ann_cookie,
                "ann_csrf": ann_session.csrf_token, "mal_cookie": mal_cookie, "mal_csrf": mal_session.csrf_token,
                "mal_client_id": other_app.client_id, "mal_client_secret": other_app.client_secret}
@@ -120,6 +135,15 @@ def owned_state(url: str, ann_id: int) -> dict[str, Any]:
             "memory": rows(select(AssistantMemory.id, AssistantMemory.text)
                            .where(AssistantMemory.account_id == ann_id)),
             "assistant_prefs": rows(select(AssistantPrefs.memory_enabled).where(AssistantPrefs.account_id == ann_id)),
+            "ais": rows(select(CreatorAI.id, CreatorAI.account_id, CreatorAI.instructions, CreatorAI.audience,
+                               CreatorAI.auto_reply, CreatorAI.avatar, CreatorAI.tagline)
+                        .where(CreatorAI.owner_id == ann_id)),
+            "ai_accounts": rows(select(Account.id, Account.display_name, Account.note).join(
+                CreatorAI, CreatorAI.account_id == Account.id).where(CreatorAI.owner_id == ann_id)),
+            "ai_knowledge": rows(select(AIKnowledge.id, AIKnowledge.text).join(
+                CreatorAI, CreatorAI.id == AIKnowledge.ai_id).where(CreatorAI.owner_id == ann_id)),
+            "ai_threads": rows(select(AIDirectThread.id, AIDirectThread.mode).join(
+                CreatorAI, CreatorAI.id == AIDirectThread.ai_id).where(CreatorAI.owner_id == ann_id)),
         }
     engine.dispose()
     return state
@@ -133,8 +157,9 @@ def fill(path: str, ids: dict[str, Any]) -> list[str]:
         "post_id": [str(ids[k]) for k in ("public", "private", "direct")],
         "list_id": ["for-you"], "hashtag": ["walk"], "name": ["walk"],
         "conversation_id": [str(ids["conversation"])], "proposal_id": [str(ids["proposal"])],
-        "memory_id": [str(ids["memory"])],
-        "action": sorted({*ACCOUNT_ACTIONS, *POST_TOGGLES, "delete", "hide", "reply"}),
+        "memory_id": [str(ids["memory"])], "ai_id": [str(ids["ai"])], "handle": ["ann_ai"],
+        "knowledge_id": [str(ids["note"])], "thread_id": [str(ids["thread"])],
+        "action": sorted({*ACCOUNT_ACTIONS, *POST_TOGGLES, "delete", "hide", "reply", "takeover", "handback"}),
     }
     out = [path]
     for name in PARAM.findall(path):
@@ -175,7 +200,7 @@ async def test_another_users_token_or_session_cannot_act_or_read(settings: Setti
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
             for route in routes:
-                is_api = route.path.startswith(("/api/", "/oauth/"))
+                is_api = route.path.startswith(("/api/", "/oauth/", "/v1/"))
                 for method in sorted(route.methods - {"HEAD"}):
                     for path in fill(route.path, ids):
                         write = method != "GET"

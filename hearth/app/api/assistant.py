@@ -5,9 +5,12 @@ its CSRF header.
 
 A streamed reply is `text/event-stream` with these events (data is JSON): `start`, `trimmed`,
 `delta` {text}, `message`, `tool_call` {id, name, arguments}, `tool_result` {id, name, ok, card},
-`proposal` {the proposal}, `notice` {text}, `title` {title}, `done` {message_id, stopped, tokens},
-`error` {message, status}. With no model connected (or the runtime unreachable before it said
-anything) the answer is 503 with a message, and the question is not kept.
+`proposal` {the proposal}, `notice` {text}, `retract` {text, reason} (a creator AI's answer touched a
+topic its creator ruled out: replace what was shown with `text`), `title` {title}, `done` {message_id,
+stopped, tokens}, `error` {message, status}. A creator AI's final `message` also carries `citations`
+(the posts and notes it cited, as links), and `excerpts: true` when no model was reachable.
+With no model connected (or the runtime unreachable before it said anything) the assistant's
+answer is 503 with a message, and the question is not kept; a creator AI answers with excerpts.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from hearth.app import deps
 from hearth.app.api.hearth import caller
 from hearth.app.models import Account, AssistantConversation, AssistantMemory
 from hearth.app.services.assistant import conversations, memory, proposals
+from hearth.app.services.studio import ais
 from hearth.assistant.agent import AgentEvent, Assistant, Turn, message_json, proposal_json
+from hearth.assistant.profile import AgentProfile
 
 router = APIRouter(prefix="/api/hearth/v1/assistant", tags=["assistant"])
 Reader = Annotated[Account, Depends(caller("read"))]
@@ -73,6 +78,7 @@ def _assistant(request: Request) -> Assistant:
 
 def conversation_json(c: AssistantConversation) -> dict[str, Any]:
     return {"id": str(c.id), "title": c.title or "New conversation", "titled": bool(c.title),
+            "ai_id": str(c.ai_id) if c.ai_id else None,
             "created_at": c.created_at.isoformat(), "updated_at": c.updated_at.isoformat()}
 
 
@@ -158,6 +164,9 @@ async def _collect(first: AgentEvent, events: AsyncIterator[AgentEvent]) -> dict
         d = ev.data
         if ev.type == "message":
             out["answer"] = d["content"]
+            for key in ("citations", "declined", "excerpts"):
+                if key in d:
+                    out[key] = d[key]
         elif ev.type == "tool_result":
             out["tool_calls"].append(d)
         elif ev.type == "proposal":
@@ -174,18 +183,30 @@ async def _collect(first: AgentEvent, events: AsyncIterator[AgentEvent]) -> dict
     return out
 
 
+async def _profile(request: Request, db: AsyncSession, viewer: Account, conversation_id: str) -> AgentProfile | None:
+    """The personal assistant, or the creator AI the conversation is with (if the person may still talk to it)."""
+    conv = await conversations.get(db, viewer, conversation_id)
+    if conv.ai_id is None:
+        return None
+    ai = await ais.require_talk(db, viewer, await ais.get(db, conv.ai_id))
+    return request.app.state.studio.profile(ai)
+
+
 @router.post("/conversations/{conversation_id}/messages", response_model=None)
 async def send_message(conversation_id: str, body: NewMessage, request: Request, db: Db,
                        viewer: Writer) -> Response:
-    """Ask the assistant. Streams the reply as Server-Sent Events (or one JSON answer with stream=false)."""
-    turn = await _assistant(request).start_turn(db, viewer, conversation_id, body.content)
+    """Ask the assistant (or the creator AI of this conversation). Streams the reply as Server-Sent
+    Events (or one JSON answer with stream=false)."""
+    profile = await _profile(request, db, viewer, conversation_id)
+    turn = await _assistant(request).start_turn(db, viewer, conversation_id, body.content, profile=profile)
     return await _reply(turn, body.stream)
 
 
 @router.post("/conversations/{conversation_id}/regenerate", response_model=None)
 async def regenerate(conversation_id: str, body: Regenerate, request: Request, db: Db, viewer: Writer) -> Response:
     """Answer the last question again (the previous answer and its pending proposals are dropped)."""
-    turn = await _assistant(request).start_turn(db, viewer, conversation_id, regenerate=True)
+    profile = await _profile(request, db, viewer, conversation_id)
+    turn = await _assistant(request).start_turn(db, viewer, conversation_id, regenerate=True, profile=profile)
     return await _reply(turn, body.stream)
 
 

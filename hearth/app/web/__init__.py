@@ -7,7 +7,7 @@ from fastapi.staticfiles import StaticFiles
 
 def routers(app: FastAPI) -> list[APIRouter]:
     """The web UI's routers; also mounts /static and tells the app how to render errors as pages."""
-    from hearth.app.web import account, assistant, auth, feed, notifications, people, posts, search
+    from hearth.app.web import account, assistant, auth, feed, notifications, people, posts, search, studio
     from hearth.app.web.render import STATIC_DIR, render_error
     from hearth.app.web.session import LoginRequired, login_redirect
 
@@ -24,5 +24,6 @@ def routers(app: FastAPI) -> list[APIRouter]:
 
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(500, _server_error)
-    return [auth.router, feed.router, posts.router, people.router, search.router, notifications.router,
+    # studio before people: its /@name/chat and /@name/notes/<id> pages are not people's /@name/<post id>.
+    return [auth.router, feed.router, posts.router, studio.router, people.router, search.router, notifications.router,
             account.router, assistant.router]

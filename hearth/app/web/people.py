@@ -19,6 +19,7 @@ from hearth.app.services.errors import NotFound
 from hearth.app.services.pages import Page
 from hearth.app.web.render import announce, html, is_htmx, page, ranker_label
 from hearth.app.web.session import current_user, form_user, redirect, require_user, safe_next
+from hearth.app.web.studio import profile_context
 from hearth.app.web.timeline import Entry, more_url, timeline_response
 
 router = APIRouter(include_in_schema=False)
@@ -57,7 +58,8 @@ async def profile(request: Request, username: str, tab: str = "posts", max_id: s
     rels = await relationship_map(db, viewer, [account])
     return await timeline_response(request, db, "profile.html", [Entry(p) for p in rows], next_url,
                                    {"account": account, "rel": rels.get(account.id), "tab": tab,
-                                    "first_page": max_id in (None, "")})
+                                    "first_page": max_id in (None, ""),
+                                    **await profile_context(db, viewer, account)})
 
 
 async def _follow_list(request: Request, db: AsyncSession, user: WebUser | None, username: str,

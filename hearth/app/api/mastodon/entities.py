@@ -111,7 +111,10 @@ class Renderer:
             "followers_count": max(0, a.followers_count or 0), "following_count": max(0, a.following_count or 0),
             "statuses_count": max(0, a.statuses_count or 0),
             "last_status_at": a.last_status_at.astimezone(UTC).date().isoformat() if a.last_status_at else None,
-            "emojis": [], "fields": [], "roles": [],
+            "emojis": [], "roles": [],
+            # A creator's AI says so in every client: bot, "· AI" in its display name, and this field.
+            "fields": [{"name": "AI", "value": "Replies are AI-generated and may be wrong", "verified_at": None}]
+            if a.is_ai else [],
         }
 
     def credential_account(self, a: Account) -> dict[str, Any]:

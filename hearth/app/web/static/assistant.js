@@ -5,6 +5,10 @@
      answer as it arrives, a card for every tool call, proposals with Approve / Edit / Reject
    - Stop (also Escape), Regenerate, and the conversation list (rename inline, delete)
    - the memory page: edit, delete and add facts, switch memory off and on, forget everything
+   The chat page of a creator's AI (templates/ai_chat.html) is the same page with data attributes on
+   #assistant-page: data-base-url (its own address), data-new-conversation (where a conversation with
+   the AI starts: it opens with the AI's disclosure and greeting), data-agent-name; its answers may be
+   retracted (a topic the creator ruled out) and carry citations and the excerpts label.
    The model's text is only ever set as text: a Markdown link [label](/path) becomes a link only when
    it points to a path on this site; anything else is shown as written. */
 (function () {
@@ -110,9 +114,13 @@
   }
 
   async function api(method, path, body) {
+    return request(method, API + path, body);
+  }
+
+  async function request(method, url, body) {
     let response;
     try {
-      response = await window.fetch(API + path, {
+      response = await window.fetch(url, {
         method: method, credentials: "same-origin", headers: headers(),
         body: body === undefined ? undefined : JSON.stringify(body),
       });
@@ -306,6 +314,10 @@
     const titleNode = document.getElementById("assistant-title");
     const siteSuffix = document.title.indexOf(" · ") >= 0 ? document.title.slice(document.title.lastIndexOf(" · ")) : "";
     let conversationId = page.dataset.conversationId || null;
+    const baseUrl = page.dataset.baseUrl || "/assistant";
+    const newConversationUrl = page.dataset.newConversation || "";
+    const agentName = page.dataset.agentName || "Assistant";
+    const questions = document.getElementById("ai-questions");
     let turn = null; // the reply streaming now: {controller, stopping, timer}
     let busy = false; // a message is on its way (the conversation may still be being created)
 
@@ -399,7 +411,7 @@
     function addConversation(conv) {
       const li = el("li", "assistant-conv");
       li.dataset.id = conv.id;
-      const a = link("", "/assistant?c=" + encodeURIComponent(conv.id));
+      const a = link("", baseUrl + "?c=" + encodeURIComponent(conv.id));
       a.className = "assistant-conv-link";
       const time = el("span", "assistant-conv-time muted", "just now");
       const actions = el("span", "assistant-conv-actions");
@@ -502,7 +514,7 @@
         return;
       }
       if (li.dataset.id === String(conversationId)) {
-        window.location.assign("/assistant");
+        window.location.assign(baseUrl);
         return;
       }
       const next = li.nextElementSibling || li.previousElementSibling;
@@ -532,7 +544,7 @@
     TurnView.prototype.newAnswer = function () {
       const li = entry("assistant");
       const node = el("div", "assistant-bubble");
-      li.append(el("p", "assistant-who visually-hidden", "Assistant said:"), node);
+      li.append(el("p", "assistant-who visually-hidden", agentName + " said:"), node);
       return { li: li, node: node, text: "" };
     };
 
@@ -564,6 +576,36 @@
       }
     };
 
+    /* A creator AI's answer: the excerpts label (no model connected), its citations as links to
+       the posts and notes, and whether it was a refusal. */
+    TurnView.prototype.decorate = function (answer, data) {
+      const li = answer.li;
+      if (data.excerpts && !li.querySelector(".ai-excerpts")) {
+        const label = el("p", "ai-excerpts");
+        label.appendChild(el("span", "pill ai-excerpts-label", "Excerpts — no model connected"));
+        li.insertBefore(label, answer.node);
+      }
+      const citations = Array.isArray(data.citations) ? data.citations : [];
+      if (citations.length && !li.querySelector(".ai-sources")) {
+        const sources = el("p", "ai-sources", "Sources:");
+        citations.forEach(function (c) {
+          c = c || {};
+          const label = "[" + (c.n || "?") + "] " + (c.title || "source");
+          const href = localUrl(c.url);
+          sources.append(" ", href ? link(label, href) : el("span", null, label));
+        });
+        li.appendChild(sources);
+      }
+      if (data.declined) {
+        li.dataset.declined = "";
+        if (!li.querySelector(".ai-declined")) {
+          const note = el("p", "assistant-msg-status");
+          note.appendChild(el("span", "pill ai-declined", "Declined"));
+          li.appendChild(note);
+        }
+      }
+    };
+
     TurnView.prototype.handle = function (name, raw) {
       let data;
       try { data = JSON.parse(raw); } catch (err) { return; }
@@ -573,9 +615,18 @@
         this.schedule();
       } else if (name === "message") {
         const answer = this.bubble || this.waiting || (data.content || data.status === "stopped" ? this.newAnswer() : null);
-        if (answer) this.finishAnswer(answer, String(data.content || ""), data.status || "complete", data.id);
+        if (answer) {
+          this.finishAnswer(answer, String(data.content || ""), data.status || "complete", data.id);
+          this.decorate(answer, data);
+        }
         this.bubble = null;
         this.waiting = null;
+      } else if (name === "retract") {
+        // The answer touched a topic its creator ruled out: what was shown is replaced.
+        if (this.frame) { window.cancelAnimationFrame(this.frame); this.frame = 0; }
+        if (!this.bubble) this.bubble = this.newAnswer();
+        this.bubble.text = String(data.text || "");
+        this.paint(this.bubble);
       } else if (name === "tool_call") {
         if (this.bubble) { this.waiting = this.bubble; this.bubble = null; }
         const li = entry("tool");
@@ -682,13 +733,16 @@
       const undo = function () {
         userLi.remove();
         if (!input.value) input.value = text;
+        if (questions && !hasQuestion()) questions.hidden = false;
       };
+      if (questions) questions.hidden = true;
       if (!conversationId) {
         try {
-          const conv = await api("POST", "/conversations", {});
+          const conv = newConversationUrl ? await request("POST", newConversationUrl, {})
+            : await api("POST", "/conversations", {});
           conversationId = String(conv.id);
           page.dataset.conversationId = conversationId;
-          window.history.replaceState(null, "", "/assistant?c=" + encodeURIComponent(conversationId));
+          window.history.replaceState(null, "", baseUrl + "?c=" + encodeURIComponent(conversationId));
           addConversation(conv);
         } catch (err) {
           undo();
@@ -739,6 +793,12 @@
     });
     stopButton.addEventListener("click", stop);
     regenerateButton.addEventListener("click", regenerate);
+    if (questions) {
+      questions.addEventListener("click", function (event) {
+        const b = event.target.closest("button[data-question]");
+        if (b && !turn && !busy) ask(b.dataset.question);
+      });
+    }
     document.addEventListener("keydown", function (event) {
       if (event.key === "Escape" && turn && !event.defaultPrevented) {
         event.preventDefault();

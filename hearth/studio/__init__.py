@@ -1,0 +1,1 @@
+"""AI Studio: creators' own AIs."""
