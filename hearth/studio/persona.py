@@ -116,7 +116,7 @@ class CreatorProfile(AgentProfile):
         return persona_prompt(self.ai, settings.instance_title, viewer, await self.find_passages(question))
 
     async def screen_question(self, question: str) -> Screened | None:
-        return self.guard.question(question)
+        return await self.guard.question(question)
 
     def screen_answer(self, text: str) -> Screened | None:
         return self.guard.answer(text)
