@@ -19,7 +19,8 @@ from hearth.settings import Settings
 TAG_RE = re.compile(r"#(\w+)")
 
 
-async def _seed(settings: Settings, how_many: int) -> list[str]:
+async def make_demo_ais(settings: Settings, how_many: int = 3) -> list[str]:
+    """Handles of the AIs made (none when the database already has AIs)."""
     engine = make_engine(settings.database_url)
     made: list[str] = []
     try:
@@ -52,5 +53,4 @@ async def _seed(settings: Settings, how_many: int) -> list[str]:
 
 
 def seed_demo_ais(settings: Settings, how_many: int = 3) -> list[str]:
-    """Handles of the AIs made (none when the database already has AIs)."""
-    return asyncio.run(_seed(settings, how_many))
+    return asyncio.run(make_demo_ais(settings, how_many))

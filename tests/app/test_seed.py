@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hearth.app.db import make_sync_engine
+from hearth.app.db import make_engine, make_sync_engine
 from hearth.app.seed import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
@@ -146,6 +146,29 @@ async def test_lastfm_seed_matches_the_files(db_url, data_dir, db):
     post = await posts.create_post(db, newcomer, "hello #hearth")
     assert post.id == counts["posts"] + 1
     await posts.favourite(db, demo, post.id)
+
+    # `hearth demo` then makes AIs of the artists who posted most; they answer from those posts
+    # (with excerpts while no model is connected), and a second run adds none.
+    from hearth.app.db import make_sessionmaker
+    from hearth.app.services.studio import ais
+    from hearth.settings import Settings
+    from hearth.studio.demo import make_demo_ais
+    from hearth.studio.knowledge.knowledge_base import KnowledgeBase
+    from hearth.studio.persona import CreatorProfile
+    settings = Settings(database_url=db_url)
+    made = await make_demo_ais(settings)
+    assert len(made) == 3 and all(h.endswith("_ai") for h in made)
+    assert await make_demo_ais(settings) == []
+    ai = await ais.by_handle(db, made[0])
+    assert ai.of_creator and ai.account.is_ai and ai.owner.password_hash is None and ai.suggested_questions
+    engine = make_engine(db_url)
+    try:
+        kb = KnowledgeBase(make_sessionmaker(engine), settings)
+        answer, meta = await CreatorProfile(ai, kb).without_model(ai.suggested_questions[-1], "no model")
+        assert meta["excerpts"] and meta["citations"][0]["url"].startswith(f"/@{ai.owner.username}/")
+        assert "excerpts" in answer
+    finally:
+        await engine.dispose()
 
 
 def test_synthetic_seed_is_labelled_consistent_and_deterministic(db_url):
