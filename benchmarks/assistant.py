@@ -13,7 +13,8 @@ so every millisecond measured is Hearth's, not the model's. In one run, against 
   model again), the intercept the cost of a turn.
 
 `hearth serve` runs in a subprocess on SQLite; the load generator and the scripted server share
-this process; one request at a time.
+this process; one request at a time, each on a new connection (a reused keep-alive connection on
+loopback can add a 40 ms delayed-ACK stall that is not either server's doing).
 
     python benchmarks/assistant.py [--repeats 40] [--max-rounds 4]
 
@@ -86,7 +87,7 @@ def first_delta_direct(client: httpx.Client, llm_url: str) -> float:
     body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     t0 = time.perf_counter()
     first = None
-    with client.stream("POST", f"{llm_url}/chat/completions", json=body) as r:
+    with client.stream("POST", f"{llm_url}/chat/completions", json=body, headers={"Connection": "close"}) as r:
         for line in r.iter_lines():  # read to the end, as a client should
             if first is None and '"content"' in line and '"content": ""' not in line and '"content":null' not in line:
                 first = time.perf_counter() - t0
@@ -99,7 +100,8 @@ def turn(client: httpx.Client, base: str, conv: str, text: str) -> tuple[float, 
     """(seconds to the first delta event, seconds to the done event) of one streamed turn."""
     t0 = time.perf_counter()
     first = None
-    with client.stream("POST", f"{base}{API}/conversations/{conv}/messages", json={"content": text}) as r:
+    with client.stream("POST", f"{base}{API}/conversations/{conv}/messages", json={"content": text},
+                       headers={"Connection": "close"}) as r:
         if r.status_code != 200:
             r.read()
             raise RuntimeError(r.text)
