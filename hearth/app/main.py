@@ -91,7 +91,6 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     app.state.assistant = Assistant(settings, app.state.sessionmaker, app.state.runtimes, app.state.serving)
 
     from hearth.studio.knowledge.knowledge_base import KnowledgeBase
-
     from hearth.studio.service import Studio
     app.state.knowledge = KnowledgeBase(app.state.sessionmaker, settings)
     app.state.studio = Studio(settings, app.state.sessionmaker, app.state.runtimes, app.state.knowledge)
