@@ -120,7 +120,8 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
     port = _free_port()
     with _running(demo(), tmp_path, port) as (proc, base):
         instance = httpx.get(f"{base}/api/v1/instance").json()
-        assert instance["stats"]["user_count"] == 41 and instance["stats"]["status_count"] == 200
+        # 40 seeded people, the demo log-in, and three creators' AIs made for the most active posters
+        assert instance["stats"]["user_count"] == 44 and instance["stats"]["status_count"] == 200
         assert "Synthetic demo community" in instance["description"]
         login_page = httpx.get(f"{base}/login").text  # every page says the data is synthetic
         assert 'class="instance-banner"' in login_page and "Synthetic demo community" in login_page
@@ -129,6 +130,7 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
     out = proc.stdout.read()
     _stopped_cleanly(proc, out)
     assert "synthetic" in out and "Log in as demo" in out and f"http://127.0.0.1:{port}/" in out
+    assert "Creators' AIs to talk to" in out
 
     port = _free_port()
     with _running(demo(), tmp_path, port) as (proc, _):
