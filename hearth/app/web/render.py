@@ -33,7 +33,9 @@ STATIC_DIR = WEB_DIR / "static"
 
 # Pages are never embedded elsewhere and run only our own scripts and styles.
 SECURITY_HEADERS = {
+    # media-src blob: lets the voice controls play the spoken answers they fetched (voice.js).
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "media-src 'self' blob:; "
                                 "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
                                 "base-uri 'none'; object-src 'none'"),
     "X-Content-Type-Options": "nosniff",

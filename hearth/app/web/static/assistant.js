@@ -9,6 +9,8 @@
    #assistant-page: data-base-url (its own address), data-new-conversation (where a conversation with
    the AI starts: it opens with the AI's disclosure and greeting), data-agent-name; its answers may be
    retracted (a topic the creator ruled out) and carry citations and the excerpts label.
+   Talking by voice (static/voice.js) sends with a `hearth:ask` event {text} on #assistant-page and
+   hears of every finished turn through `hearth:answer` {text, status}.
    The model's text is only ever set as text: a Markdown link [label](/path) becomes a link only when
    it points to a path on this site; anything else is shown as written. */
 (function () {
@@ -539,6 +541,7 @@
       this.tools = new Map(); // tool call id -> its <li>
       this.frame = 0;
       this.done = false;
+      this.said = []; // the text of its finished answers (for voice.js)
     }
 
     TurnView.prototype.newAnswer = function () {
@@ -565,6 +568,7 @@
 
     TurnView.prototype.finishAnswer = function (answer, content, status, id) {
       answer.text = content;
+      if (content && status === "complete") this.said.push(content);
       if (id) answer.li.dataset.messageId = id;
       answer.li.dataset.status = status;
       if (content) this.paint(answer);
@@ -685,6 +689,7 @@
       }
       if (!response.ok) throw await errorFrom(response);
       const view = new TurnView();
+      turn.view = view;
       if ((response.headers.get("content-type") || "").indexOf("text/event-stream") < 0) {
         throw new ApiError(502, "the server did not stream the answer");
       }
@@ -699,11 +704,20 @@
       return true;
     }
 
+    /* Tell voice.js the turn is over: "complete" with the answer's text, "stopped" or "failed". */
+    function answered(view) {
+      const status = !view ? "failed" : view.done ? "complete" : "stopped";
+      const text = view ? view.said.join("\n\n") : "";
+      page.dispatchEvent(new CustomEvent("hearth:answer", { detail: { text: text, status: status } }));
+    }
+
     async function run(path, body, undo) {
       clearError();
       setStreaming(true);
+      let view = null;
       try {
         if (!(await stream(path, body))) undo();
+        view = turn && turn.view;
       } catch (err) {
         undo();
         error(err);
@@ -712,6 +726,7 @@
         turn = null;
         setStreaming(false);
         touchCurrent();
+        answered(view);
       }
     }
 
@@ -747,6 +762,7 @@
         } catch (err) {
           undo();
           error(err);
+          answered(null);
           return;
         }
       }
@@ -792,6 +808,13 @@
       }
     });
     stopButton.addEventListener("click", stop);
+    // voice.js sends what was said as if it were typed; detail.sent says whether it went.
+    page.addEventListener("hearth:ask", function (event) {
+      const text = String((event.detail && event.detail.text) || "").trim();
+      if (!text || turn || busy) return;
+      event.detail.sent = true;
+      ask(text);
+    });
     regenerateButton.addEventListener("click", regenerate);
     if (questions) {
       questions.addEventListener("click", function (event) {
