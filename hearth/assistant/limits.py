@@ -20,7 +20,8 @@ from hearth.app.services.errors import RateLimited
 from hearth.settings import Settings
 
 
-def _rate(text: str | None, name: str) -> RateLimitItem | None:
+def parse_rate(text: str | None, name: str) -> RateLimitItem | None:
+    """A rate like '30/minute' from setting `name`; empty is no limit."""
     if not text:
         return None
     try:
@@ -39,7 +40,7 @@ class AssistantLimits:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.default_rate = _rate(settings.assistant_messages_per_user, "HEARTH_ASSISTANT_MESSAGES_PER_USER")
+        self.default_rate = parse_rate(settings.assistant_messages_per_user, "HEARTH_ASSISTANT_MESSAGES_PER_USER")
         self.streams: Counter[int] = Counter()
 
     async def check(self, db: AsyncSession, viewer: Account) -> None:
@@ -53,7 +54,7 @@ class AssistantLimits:
             raise RateLimited(f"you have used today's assistant budget ({spent:,} of {budget:,} tokens); it renews "
                               "at midnight UTC", retry_after=seconds_to_midnight_utc())
         prefs = await memory.prefs(db, viewer)
-        item = _rate(prefs.messages_per_window, "messages_per_window") if prefs.messages_per_window else \
+        item = parse_rate(prefs.messages_per_window, "messages_per_window") if prefs.messages_per_window else \
             self.default_rate
         if item is not None and not self.limiter.hit(item, "assistant", str(viewer.id)):
             reset = self.limiter.get_window_stats(item, "assistant", str(viewer.id)).reset_time

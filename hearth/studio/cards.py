@@ -4,11 +4,15 @@ every card field Hearth has no column for are kept and written back unchanged, a
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from hearth.app.models import CreatorAI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hearth.app.models import Account, CreatorAI
 from hearth.app.services.errors import Invalid
+from hearth.app.services.studio import ais
 from hearth.app.services.studio.ais import display_name
 
 SPEC = "chara_card_v2"
@@ -77,3 +81,17 @@ def parse_card(card: Any) -> dict[str, Any]:
     extra.update({k: v for k, v in data.items() if k not in (*MAPPED, *KEPT, "name", "extensions")})
     handle = str(hearth.get("handle") or "") or (re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:27] + "_ai")
     return {"name": name, "handle": handle, "fields": fields, "card_extra": extra, "card_extensions": extensions}
+
+
+async def import_card(db: AsyncSession, owner: Account, raw: bytes, handle: str | None = None) -> CreatorAI:
+    """A new AI of `owner` from a card file's bytes (the web form and the API both come here)."""
+    if len(raw) > MAX_CARD_BYTES:
+        raise Invalid("the card file is larger than 1 MB")
+    try:
+        card = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Invalid("the card is not a JSON file") from None
+    parsed = parse_card(card)
+    ai = await ais.create(db, owner, parsed["name"], handle or parsed["handle"], **parsed["fields"])
+    await ais.set_card_extras(db, owner, ai.id, parsed["card_extra"], parsed["card_extensions"])
+    return await ais.owned(db, owner, ai.id)

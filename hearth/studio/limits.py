@@ -6,29 +6,21 @@ from __future__ import annotations
 import math
 import time
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from hearth.app.models import Account, CreatorAI
 from hearth.app.services.errors import RateLimited
+from hearth.assistant.limits import parse_rate
 from hearth.settings import Settings
-
-
-def _rate(text: str, name: str) -> RateLimitItem | None:
-    if not text:
-        return None
-    try:
-        return parse(text)
-    except ValueError as e:
-        raise ValueError(f"{name}={text!r} is not a rate like '20/minute'") from e
 
 
 class StudioLimits:
     def __init__(self, settings: Settings):
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.per_fan = _rate(settings.studio_messages_per_fan, "HEARTH_STUDIO_MESSAGES_PER_FAN")
-        self.per_ai = _rate(settings.studio_messages_per_ai, "HEARTH_STUDIO_MESSAGES_PER_AI")
+        self.per_fan = parse_rate(settings.studio_messages_per_fan, "HEARTH_STUDIO_MESSAGES_PER_FAN")
+        self.per_ai = parse_rate(settings.studio_messages_per_ai, "HEARTH_STUDIO_MESSAGES_PER_AI")
 
     def _hit(self, item: RateLimitItem | None, key: str, message: str) -> None:
         if item is None:

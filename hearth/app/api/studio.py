@@ -7,7 +7,6 @@ go through the assistant API's conversation endpoints (same streaming, stop and 
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -22,7 +21,7 @@ from hearth.app.models import Account, CreatorAI
 from hearth.app.services.assistant import conversations
 from hearth.app.services.errors import Invalid
 from hearth.app.services.studio import ais, direct
-from hearth.studio.cards import MAX_CARD_BYTES, export_card, parse_card
+from hearth.studio import cards
 from hearth.studio.persona import disclosure
 
 router = APIRouter(prefix="/api/hearth/v1", tags=["ai studio"])
@@ -126,26 +125,16 @@ async def set_avatar(ai_id: str, db: Db, viewer: Writer, file: Annotated[UploadF
 async def export(ai_id: str, db: Db, viewer: Reader) -> JSONResponse:
     """The AI as a Character Card V2 JSON file."""
     ai = await ais.owned(db, viewer, ai_id)
-    return JSONResponse(export_card(ai), headers={
+    return JSONResponse(cards.export_card(ai), headers={
         "Content-Disposition": f'attachment; filename="{ai.account.username}.card.json"'})
 
 
 @router.post("/studio/import", status_code=201)
-async def import_card(request: Request, db: Db, viewer: Writer, file: Annotated[UploadFile, File()],
+async def import_ai(request: Request, db: Db, viewer: Writer, file: Annotated[UploadFile, File()],
                       handle: Annotated[str | None, Form()] = None) -> dict:
     """A new AI from a Character Card V2 (or V1) JSON file; unknown extensions are kept."""
     request.app.state.limits.write(viewer.id, deps.client_ip(request))
-    raw = await file.read(MAX_CARD_BYTES + 1)
-    if len(raw) > MAX_CARD_BYTES:
-        raise Invalid("the card file is larger than 1 MB")
-    try:
-        card = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise Invalid("the card is not a JSON file") from None
-    parsed = parse_card(card)
-    ai = await ais.create(db, viewer, parsed["name"], handle or parsed["handle"], **parsed["fields"])
-    await ais.set_card_extras(db, viewer, ai.id, parsed["card_extra"], parsed["card_extensions"])
-    return owner_json(await ais.owned(db, viewer, ai.id))
+    return owner_json(await cards.import_card(db, viewer, await file.read(cards.MAX_CARD_BYTES + 1), handle))
 
 
 @router.get("/studio/ais/{ai_id}/knowledge")

@@ -10,7 +10,6 @@ JSON API (hearth/app/api/studio.py), so the Studio works without JavaScript."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -29,7 +28,8 @@ from hearth.app.web.assistant import answer_html, entries_for, local_url
 from hearth.app.web.render import error_headers, page
 from hearth.app.web.session import csrf_user, form_user, redirect, require_user
 from hearth.llm.types import LLMError
-from hearth.studio.cards import MAX_CARD_BYTES, export_card, parse_card
+from hearth.studio import cards
+from hearth.studio.cards import MAX_CARD_BYTES, export_card
 from hearth.studio.persona import disclosure
 
 router = APIRouter(include_in_schema=False)
@@ -191,16 +191,7 @@ async def import_card(request: Request, db: AsyncSession = Depends(get_db),
         upload = await _upload(data, "file", MAX_CARD_BYTES)
         if upload is None:
             raise Invalid("choose a character card file (.json) to import")
-        raw = upload[1]
-        if len(raw) > MAX_CARD_BYTES:
-            raise Invalid("the card file is larger than 1 MB")
-        try:
-            card = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise Invalid("the card is not a JSON file") from None
-        parsed = parse_card(card)
-        ai = await ais.create(db, user.account, parsed["name"], handle or parsed["handle"], **parsed["fields"])
-        await ais.set_card_extras(db, user.account, ai.id, parsed["card_extra"], parsed["card_extensions"])
+        ai = await cards.import_card(db, user.account, upload[1], handle)
     except ServiceError as exc:
         await _recover(db, user)
         return await _studio(request, db, user, exc.message, exc.status, handle, error_headers(exc))
