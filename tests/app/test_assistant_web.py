@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -34,6 +31,7 @@ from hearth.app.web.assistant import answer_html
 from hearth.settings import Settings
 from tests.app.test_web import browser, running, sign_up
 from tests.browser import launch_chromium
+from tests.live_server import serve_app
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -251,22 +249,8 @@ def served(tmp_path: Path, fake_llm) -> Iterator[Served]:  # noqa: ANN001 - test
     settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
                         rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="",
                         llm_base_url=fake_llm.base_url, llm_model="test-model", llm_connect_retries=0)
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                                       lifespan="on"))
-    thread = threading.Thread(target=uv.run, name="hearth-assistant-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            uv.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Served(f"http://127.0.0.1:{port}", url, bob_id)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=30)
+    with serve_app(create_app(settings)) as base:
+        yield Served(base, url, bob_id)
 
 
 def follows(url: str, username: str, target_id: int) -> bool:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine, migrate
@@ -23,6 +21,7 @@ from hearth.app.models import EventRow
 from hearth.app.services import accounts, graph, posts
 from hearth.settings import Settings
 from tests.browser import launch_chromium
+from tests.live_server import serve_app
 
 pytestmark = pytest.mark.slow
 
@@ -65,22 +64,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Seeded]]:
     seeded = asyncio.run(seed(url))
     settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
                         rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="")
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, name="hearth-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            uv.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", seeded
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=30)
+    with serve_app(create_app(settings)) as base:
+        yield base, seeded
 
 
 def wait_for_rows(url: str, verb: str, timeout: float = TIMEOUT_MS / 1000) -> list[tuple[int, float]]:

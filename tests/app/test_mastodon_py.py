@@ -6,17 +6,15 @@ notifications, search and token revocation."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from mastodon import Mastodon, MastodonAPIError, MastodonUnauthorizedError
 
 from hearth.app.main import create_app
 from hearth.settings import Settings
+from tests.live_server import serve_app
 
 SCOPES = ["read", "write", "follow", "push"]
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -25,21 +23,8 @@ OOB = "urn:ietf:wg:oauth:2.0:oob"
 @pytest.fixture
 def base_url(settings: Settings) -> Iterator[str]:
     """The app served by uvicorn in a background thread on 127.0.0.1, a free port."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, name="hearth-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+    with serve_app(create_app(settings)) as url:
+        yield url
 
 
 def client(base_url: str, cid: str, secret: str) -> Mastodon:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from hearth.app.web.studio import links_text, parse_links
 from hearth.settings import Settings
 from tests.app.test_web import browser, form_token, running, sign_up
 from tests.browser import launch_chromium
+from tests.live_server import serve_app
 
 SCRIPT = "<script>alert(1)</script>"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -386,7 +385,6 @@ TIMEOUT_MS = 15_000
 @pytest.fixture
 def served(tmp_path: Path, fake_llm) -> Iterator[str]:  # noqa: ANN001 - tests/fake_openai.FakeOpenAI
     """The app on 127.0.0.1:<free port> (uvicorn in a thread), its model the scripted fake server."""
-    import uvicorn
 
     from hearth.app.db import migrate
 
@@ -396,22 +394,8 @@ def served(tmp_path: Path, fake_llm) -> Iterator[str]:  # noqa: ANN001 - tests/f
                         rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="",
                         llm_base_url=fake_llm.base_url, llm_model="test-model", llm_connect_retries=0,
                         studio_dm_poll_seconds=3600)
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                                       lifespan="on"))
-    thread = threading.Thread(target=uv.run, name="hearth-studio-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            uv.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=30)
+    with serve_app(create_app(settings)) as base:
+        yield base
 
 
 @pytest.mark.slow
