@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.models import Account, AssistantPrefs, AssistantUsage
@@ -27,12 +28,22 @@ async def daily_limit(db: AsyncSession, viewer: Account, default: int) -> int:
 
 
 async def add_usage(db: AsyncSession, viewer: Account, tokens: int, messages: int = 0) -> None:
-    day = today()
-    result = await db.execute(update(AssistantUsage).where(AssistantUsage.account_id == viewer.id,
-                                                           AssistantUsage.day == day).values(
-        tokens=AssistantUsage.tokens + tokens, messages=AssistantUsage.messages + messages))
-    if not result.rowcount:
-        db.add(AssistantUsage(account_id=viewer.id, day=day, tokens=tokens, messages=messages))
+    day, account_id = today(), viewer.id
+
+    async def add_to_row() -> int:
+        result = await db.execute(update(AssistantUsage).where(AssistantUsage.account_id == account_id,
+                                                               AssistantUsage.day == day).values(
+            tokens=AssistantUsage.tokens + tokens, messages=AssistantUsage.messages + messages))
+        return result.rowcount or 0
+
+    if not await add_to_row():
+        db.add(AssistantUsage(account_id=account_id, day=day, tokens=tokens, messages=messages))
+        try:
+            await db.commit()
+            return
+        except IntegrityError:  # another turn of this person made today's row first: add to it
+            await db.rollback()
+            await add_to_row()
     await db.commit()
 
 
