@@ -11,6 +11,7 @@ import numpy as np
 
 from hearth.eval.split import TASK_KIND, Split
 from hearth.events import ACCOUNT, ITEM, VERBS
+from hearth.model.curves import try_plot_history
 from hearth.model.scorer import ModelScorer
 from hearth.model.sequences import SequenceBatcher
 from hearth.model.snapshot import save_snapshot
@@ -83,12 +84,16 @@ def write_snapshot(fitted: Fitted, split: Split, root: Path, info: dict[str, Any
     account_pop = np.bincount(log.target[train & (log.kind == ACCOUNT)], minlength=log.n_users)
     verb_prior = np.bincount(log.verb[train], minlength=len(VERBS)).astype(np.float64)
     verb_prior = verb_prior / max(verb_prior.sum(), 1.0)
-    return save_snapshot(root, fitted.result.model, user_ids=list(log.user_ids), item_ids=list(log.item_ids),
+    path = save_snapshot(root, fitted.result.model, user_ids=list(log.user_ids), item_ids=list(log.item_ids),
                          item_popularity=item_pop, account_popularity=account_pop, verb_prior=verb_prior,
                          info={"dataset": log.name, "sources": log.sources, "protocols": split.protocols,
                                "seed": split.seed, "train": fitted.train_cfg.__dict__,
                                "best_epoch": fitted.result.best_epoch, "valid": fitted.result.best_valid,
                                "train_seconds": fitted.result.train_seconds, **info})
+    title = " / ".join(str(x) for x in (log.name, info.get("model_name"), path.name) if x)
+    try_plot_history(fitted.result.history, path / "curve.png", title=title, metric=fitted.train_cfg.metric,
+                     best_epoch=fitted.result.best_epoch)
+    return path
 
 
 __all__ = ["Fitted", "build_configs", "fit", "write_snapshot", "TASK_KIND"]
