@@ -9,6 +9,8 @@ co-likers liked, suggested authors) take each account's newest few rows with one
 posts(account_id, id) / favourites(account_id, post_id) per account, and per-viewer results
 that change slowly (friends of friends, co-likers) are cached by the service. So the cost of
 a feed does not grow with the size of the instance or with how prolific an account is.
+One exception to the window: followed accounts also give their newest few posts of any age
+(`BACKLOG_PER_ACCOUNT`), so people who post rarely are never starved out of "For you".
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, and_, column, func, literal, select, text, union_all
+from sqlalchemy import BigInteger, and_, bindparam, column, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -189,6 +191,24 @@ async def viewer_marks(db: AsyncSession, viewer_id: int, post_ids: Iterable[int]
     return {int(i) for (i,) in await db.execute(union_all(acted, seen, fav))}
 
 
+async def authors_of(db: AsyncSession, post_ids: Iterable[int]) -> dict[int, int]:
+    """How many of `post_ids` each account wrote (primary-key lookups; the cursor holds at most 400)."""
+    ids = list(set(post_ids))
+    if not ids:
+        return {}
+    q = select(Post.account_id, func.count()).where(Post.id.in_(ids)).group_by(Post.account_id)
+    return {int(a): int(n) for a, n in await db.execute(q)}
+
+
+async def latest_action(db: AsyncSession, viewer_id: int) -> int:
+    """The id of the viewer's newest event other than impressions and dwell times (a follow,
+    like, hide, ...): per-viewer caches keyed by it are recomputed as soon as the viewer acts,
+    in every worker. One backward seek on events(account_id, id)."""
+    q = (select(EventRow.id).where(EventRow.account_id == viewer_id, EventRow.verb.not_in(("impression", "dwell")))
+         .order_by(EventRow.id.desc()).limit(1))
+    return int(await db.scalar(q) or 0)
+
+
 async def author_affinity(db: AsyncSession, viewer_id: int, recent: int = 200) -> dict[int, float]:
     """How much the viewer engaged with each author lately: likes count 1, replies and shares 2."""
     likes = (select(Favourite.post_id).where(Favourite.account_id == viewer_id)  # favourites(account_id, post_id)
@@ -230,6 +250,8 @@ async def usernames(db: AsyncSession, account_ids: Iterable[int]) -> dict[int, s
 # ---- post sources ------------------------------------------------------------------------------
 MAX_SOURCE_ACCOUNTS = 100  # accounts one source reads from (the viewer's latest follows, top co-likers)
 PER_ACCOUNT = 10  # newest rows read per account: a prolific account cannot flood a source
+BACKLOG_PER_ACCOUNT = 3  # newest posts of any age per followed account (more on later pages, see following_posts)
+MAX_BACKLOG_DEPTH = 40  # ... but never more than this many rows per account
 
 
 def _per_account(table: str, id_col: str, accounts: Sequence[int], watermark: int, per: int = PER_ACCOUNT,
@@ -246,6 +268,23 @@ def _per_account(table: str, id_col: str, accounts: Sequence[int], watermark: in
     return stmt.columns(column("row_id", BigInteger), column("row_account", BigInteger)).subquery(name)
 
 
+def _followed_rows(ctx: ViewerContext, depth: Mapping[int, int]):  # noqa: ANN202 - a subquery
+    """`_per_account` for followed accounts, plus each account's newest `depth[a]` posts of any
+    age created by `ctx.now` (the same (account_id, id) seek without the watermark): accounts x
+    (PER_ACCOUNT + depth) rows at most, however old or prolific the accounts are."""
+    accounts = ctx.recent_following
+    parts = [f"SELECT * FROM (SELECT id AS row_id, account_id AS row_account FROM posts "
+             f"WHERE account_id = :a{i} AND id >= :wm ORDER BY id DESC LIMIT {PER_ACCOUNT}) AS s{i}"
+             for i in range(len(accounts))]
+    parts += [f"SELECT * FROM (SELECT id AS row_id, account_id AS row_account FROM posts "
+              f"WHERE account_id = :a{i} AND created_at <= :now ORDER BY id DESC LIMIT {int(depth[a])}) AS b{i}"
+              for i, a in enumerate(accounts) if depth.get(a, 0) > 0]
+    stmt = text(" UNION ALL ".join(parts)).bindparams(
+        bindparam("now", ctx.now, type_=Post.__table__.c.created_at.type), wm=ctx.watermark,
+        **{f"a{i}": a for i, a in enumerate(accounts)})
+    return stmt.columns(column("row_id", BigInteger), column("row_account", BigInteger)).subquery("followed")
+
+
 def _liked_by(ctx: ViewerContext, likers: Sequence[int]):  # noqa: ANN202 - a Select
     """Recent discoverable posts liked by `likers`, one row per like (with the liker): each
     liker's newest likes in the window from favourites(account_id, post_id), then the posts by
@@ -255,17 +294,24 @@ def _liked_by(ctx: ViewerContext, likers: Sequence[int]):  # noqa: ANN202 - a Se
             .where(_window(ctx, by_id=False), _discoverable()))
 
 
-async def following_posts(db: AsyncSession, ctx: ViewerContext) -> list[PostFacts]:
-    """Followed accounts' recent posts, and the originals they reblogged ("shared by"). Replies
-    only when they answer the viewer, the author or someone the viewer follows (as Mastodon's home)."""
+async def following_posts(db: AsyncSession, ctx: ViewerContext,
+                          served_by_author: Mapping[int, int] | None = None) -> list[PostFacts]:
+    """Followed accounts' recent posts, plus each one's newest BACKLOG_PER_ACCOUNT posts of any
+    age (a quiet account's last posts are days old: outside the window, they would never show),
+    and the originals they reblogged ("shared by"). Replies only when they answer the viewer, the
+    author or someone the viewer follows (as Mastodon's home). `served_by_author` (posts of each
+    author already served in this feed session) reaches that much deeper, so later pages bring
+    older posts instead of ending."""
     if not ctx.recent_following:
         return []
-    newest = _per_account("posts", "id", ctx.recent_following, ctx.watermark)
+    served = served_by_author or {}
+    depth = {a: min(BACKLOG_PER_ACCOUNT + served.get(a, 0), MAX_BACKLOG_DEPTH) for a in ctx.recent_following}
+    newest = _followed_rows(ctx, depth)
     q = (select(*_FACT_COLUMNS, Post.reblog_of_id, Original.id, Original.account_id, Original.created_at,
                 Original.favourites_count, Original.replies_count, Original.reblogs_count, Original.in_reply_to_id,
                 Original.visibility, Post.in_reply_to_account_id)
          .join(newest, newest.c.row_id == Post.id).outerjoin(Original, Original.id == Post.reblog_of_id)
-         .where(_window(ctx, by_id=False), (Post.visibility + "").in_(("public", "unlisted", "private"))))
+         .where(Post.created_at <= ctx.now, (Post.visibility + "").in_(("public", "unlisted", "private"))))
     out: dict[int, PostFacts] = {}
     for row in await db.execute(q):
         replied_to = row[16]
@@ -437,6 +483,6 @@ class TimedCache:
         return hit[1]
 
     def put(self, key: object, value: object) -> None:
-        if len(self.values) >= self.max_keys:
+        if key not in self.values and len(self.values) >= self.max_keys:
             self.values.pop(next(iter(self.values)))
         self.values[key] = (time.monotonic(), value)

@@ -14,6 +14,11 @@ Impressions: pass `events=app.state.events` to `feed()` and every served entry i
 an `impression` (context {"surface", "source", "served": true}) through the EventBuffer; an
 impression older than `seen_grace_minutes` keeps the post out of later feeds. Clients may also
 report impressions and dwell time through `POST /api/hearth/v1/events`.
+
+Paging: every page is ranked again minus what was served; followed accounts' posts of any age
+come in deeper as their newer ones are served, so the feed goes on while anything is left and
+then ends with `caught_up` (no cursor). Per-viewer caches are keyed by the viewer's latest
+action event (follow, like, hide, ...): acting changes the very next page.
 """
 
 from __future__ import annotations
@@ -68,6 +73,11 @@ class FeedPage:
     cursor: str | None  # opaque; pass it back for the next page; None at the end
     ranker: str  # "heuristic" or "model:<snapshot version>"
 
+    @property
+    def caught_up(self) -> bool:
+        """Nothing more to show: the viewer has seen everything worth showing for now."""
+        return self.cursor is None
+
 
 @dataclass
 class PersonSuggestion:
@@ -86,7 +96,8 @@ class ServingState:
         self._watermarks = TimedCache(ttl=60.0)
         self._popular_posts = TimedCache(ttl=30.0)
         self._popular_accounts = TimedCache(ttl=60.0)
-        # Per viewer, slow to change, costly to compute: reused for a few minutes by the feed.
+        # Per viewer, slow to change, costly to compute: reused for a few minutes by the feed, and
+        # recomputed at once when the viewer acts (each entry remembers the viewer's latest action).
         self._friends_of_friends = TimedCache(ttl=300.0, max_keys=4096)
         self._co_likers = TimedCache(ttl=300.0, max_keys=4096)
         self._model_proposals = TimedCache(ttl=60.0, max_keys=4096)  # (similar posts, suggested accounts)
@@ -125,12 +136,14 @@ class ServingState:
         ranked_at = datetime.fromtimestamp(state.ranked_at, UTC) if state else (now or datetime.now(UTC))
         served = set(state.served) if state else set()
         ctx = await self._context(db, viewer.id, ranked_at)
+        acted = await src.latest_action(db, viewer.id)
+        served_by_author = await src.authors_of(db, served) if served else {}
         scorer = self.watcher.current
         history = []
         if scorer is not None:
             history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len))
 
-        pool = await self._candidates(db, ctx, scorer if history else None, history)
+        pool = await self._candidates(db, ctx, scorer if history else None, history, acted, served_by_author)
         cands = [f for f in pool.values()
                  if f.id not in served and f.author != viewer.id and f.author not in ctx.excluded_authors]
         affinity = await src.author_affinity(db, viewer.id)
@@ -183,8 +196,15 @@ class ServingState:
             self._watermarks.put(key, watermark)
         return await src.viewer_context(db, viewer_id, now, window_start, int(watermark))  # type: ignore[arg-type]
 
+    @staticmethod
+    def _viewer_cached(cache: TimedCache, key: object, acted: int) -> object | None:
+        """A per-viewer cache entry, unless the viewer acted since it was computed."""
+        hit = cache.get(key)
+        return hit[1] if hit is not None and hit[0] == acted else None  # type: ignore[index]
+
     async def _candidates(self, db: AsyncSession, ctx: ViewerContext, scorer: SnapshotScorer | None,
-                          history: list) -> dict[int, PostFacts]:
+                          history: list, acted: int = 0,
+                          served_by_author: dict[int, int] | None = None) -> dict[int, PostFacts]:
         pool: dict[int, PostFacts] = {}
 
         def add(found: Iterable[PostFacts], cached: bool = False) -> None:
@@ -194,12 +214,12 @@ class ServingState:
                 else:
                     pool[f.id] = f.copy() if cached else f  # never merge into a cached list's objects
 
-        add(await src.following_posts(db, ctx))
+        add(await src.following_posts(db, ctx, served_by_author))
         add(await src.liked_by_following(db, ctx))
-        likers = self._co_likers.get(ctx.viewer_id)
+        likers = self._viewer_cached(self._co_likers, ctx.viewer_id, acted)
         if likers is None:
             likers = await src.co_likers(db, ctx.viewer_id)
-            self._co_likers.put(ctx.viewer_id, likers)
+            self._co_likers.put(ctx.viewer_id, (acted, likers))
         add(await src.co_liked(db, ctx, likers))  # type: ignore[arg-type]
         key = (int(ctx.window_start.timestamp() // 60), int(ctx.now.timestamp() // 60))
         popular = self._popular_posts.get(key)
@@ -209,19 +229,19 @@ class ServingState:
         add(popular, cached=True)  # type: ignore[arg-type]
         if scorer is not None:  # the model's proposals for a viewer change slowly: reused for a minute
             key = (ctx.viewer_id, scorer.version)
-            proposed = self._model_proposals.get(key)
+            proposed = self._viewer_cached(self._model_proposals, key, acted)
             if proposed is None:
                 proposed = (scorer.similar_posts(history), scorer.suggested_accounts(history, ctx.viewer_id))
-                self._model_proposals.put(key, proposed)
+                self._model_proposals.put(key, (acted, proposed))
             similar, authors = proposed  # type: ignore[misc]
             add(await src.posts_by_ids(db, ctx, similar))
         else:
-            authors = self._friends_of_friends.get(ctx.viewer_id)
+            authors = self._viewer_cached(self._friends_of_friends, ctx.viewer_id, acted)
             if authors is None:
                 fof = await src.friends_of_friends(db, ctx.viewer_id)
                 top = sorted(fof.values(), key=lambda p: (-p.adamic_adar, p.id))
                 authors = {p.id: p.common for p in top[:200]}
-                self._friends_of_friends.put(ctx.viewer_id, authors)
+                self._friends_of_friends.put(ctx.viewer_id, (acted, authors))
             authors = {a: n for a, n in authors.items() if a not in ctx.following}  # type: ignore[union-attr]
         authors = {a: s for a, s in authors.items() if a not in ctx.excluded_authors}
         add(await src.posts_of_authors(db, ctx, authors))

@@ -63,7 +63,7 @@ async def test_feed_with_reasons_cursor_and_impressions(app):
         r = await c.get("/api/hearth/v1/feed", params={"limit": 3})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["ranker"] == "heuristic" and body["next_cursor"]
+        assert body["ranker"] == "heuristic" and body["next_cursor"] and body["caught_up"] is False
         first = body["entries"]
         assert len(first) == 3
         for e in first:
@@ -77,6 +77,7 @@ async def test_feed_with_reasons_cursor_and_impressions(app):
             assert r.status_code == 200, r.text
             seen += [e["status"]["id"] for e in r.json()["entries"]]
             cursor = r.json()["next_cursor"]
+            assert r.json()["caught_up"] is (cursor is None)  # the last page says the viewer is caught up
         assert len(seen) == len(set(seen))  # no duplicates across pages
         assert str(w["made"]["eve"][0].id) in seen and str(w["secret"].id) not in seen
         reasons = {e["status"]["id"]: e["reason"] for e in first}

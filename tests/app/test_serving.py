@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from hearth.app.db import make_engine, make_sessionmaker
-from hearth.app.models import EventRow, utcnow
+from hearth.app.models import EventRow, Post, utcnow
 from hearth.app.services import accounts, events, graph, posts
 from hearth.app.services.errors import Invalid
 from hearth.app.services.events import EventBuffer
@@ -122,6 +122,75 @@ async def test_pagination_never_repeats_and_cursor_is_checked(serving, db):
         await serving.feed(db, p["bob"], limit=2, cursor=first.cursor)  # another viewer's cursor
     with pytest.raises(Invalid, match="limit"):
         await serving.feed(db, p["ann"], limit=0)
+
+
+async def _quiet_account(db, name, n, days=10):
+    """An account whose only posts are `days` old (written first, so their ids are below the window's)."""
+    quiet = await _profile(db, name)
+    made = [await posts.create_post(db, quiet, f"{name} post {i}") for i in range(n)]
+    for i, post in enumerate(made):
+        await db.execute(update(Post).where(Post.id == post.id)
+                         .values(created_at=utcnow() - timedelta(days=days, minutes=n - i)))
+    await db.commit()
+    return quiet, made
+
+
+async def test_followed_account_with_only_old_posts_is_on_the_first_page(serving, db):
+    zed, old = await _quiet_account(db, "zed", 4)
+    assert serving.settings.feed_window_hours < 10 * 24  # outside the candidate window
+    p, made = await _community(db)
+    await graph.follow(db, p["ann"], zed.id)
+    page = await serving.feed(db, p["ann"], limit=10)
+    zeds = [e for e in page.entries if e.post.account_id == zed.id]
+    assert len(zeds) == serving.settings.max_posts_per_author
+    assert {e.post.id for e in zeds} <= {o.id for o in old[-3:]}  # the newest few, whatever their age
+    assert all(e.reason == "From @zed, whom you follow" and e.source == "following" for e in zeds)
+    assert page.entries[-1].post.account_id == zed.id  # ranked with the freshness decay: fresher posts first
+
+
+async def test_following_or_liking_changes_the_next_page(serving, db):
+    zed, old = await _quiet_account(db, "zed", 2)
+    p, made = await _community(db)
+    kim = await _profile(db, "kim")
+    kims = await posts.create_post(db, kim, "kim's quiet post")
+    await graph.follow(db, zed, kim.id)
+    first = await serving.feed(db, p["ann"], limit=2)  # fills the per-viewer caches (friends of friends)
+    everything = {e.post.id for e in (await serving.feed(db, p["ann"], limit=40)).entries}
+    assert not everything & {kims.id, *(o.id for o in old)}
+    await graph.follow(db, p["ann"], zed.id)
+    after = {e.post.id: e for e in (await serving.feed(db, p["ann"], limit=20, cursor=first.cursor)).entries}
+    assert {o.id for o in old} <= set(after)  # zed's posts, days old
+    assert after[kims.id].reason == "@kim may be someone you know"  # zed follows kim: not hidden by a cache
+
+    lou = await _profile(db, "lou")
+    liked = await posts.create_post(db, p["dan"], "dan's second post")
+    other = await posts.create_post(db, p["eve"], "eve's second post")
+    for post in (liked, other):
+        await posts.favourite(db, lou, post.id)
+    first = await serving.feed(db, p["ann"], limit=2)
+    assert other.id not in {e.post.id for e in first.entries}
+    await posts.favourite(db, p["ann"], liked.id)  # lou, who liked it too, becomes a co-liker at once
+    rest = {e.post.id: e for e in (await serving.feed(db, p["ann"], limit=40, cursor=first.cursor)).entries}
+    assert liked.id not in rest and rest[other.id].reason == "Similar to posts you liked"
+
+
+async def test_paging_to_the_end_brings_older_followed_posts_then_says_caught_up(serving, db):
+    zed, old = await _quiet_account(db, "zed", 8)
+    p, made = await _community(db)
+    await graph.follow(db, p["ann"], zed.id)
+    pages = []
+    cursor = None
+    while len(pages) < 30:
+        page = await serving.feed(db, p["ann"], limit=3, cursor=cursor)
+        pages.append(page)
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert pages[-1].caught_up and pages[-1].cursor is None and not any(pg.caught_up for pg in pages[:-1])
+    ids = [e.post.id for pg in pages for e in pg.entries]
+    assert len(ids) == len(set(ids))
+    assert {o.id for o in old} <= set(ids)  # deeper into zed's past as the newer posts are served
+    assert {b.id for b in made["bob"]} | {made["cat"].id, made["dan"].id, made["eve"].id} <= set(ids)
 
 
 async def test_served_entries_are_recorded_as_impressions(serving, db, settings):

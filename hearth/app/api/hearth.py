@@ -57,13 +57,14 @@ def _account(a: Account) -> dict[str, Any]:
 async def feed(request: Request, limit: Annotated[int, Query(ge=1, le=40)] = 20,
                cursor: Annotated[str | None, Query(max_length=8000)] = None,
                db: AsyncSession = Depends(deps.get_db), viewer: Account = Depends(caller("read"))) -> dict:
-    """One page of the ranked "For you" feed; pass `next_cursor` back as `cursor` for the next."""
+    """One page of the ranked "For you" feed; pass `next_cursor` back as `cursor` for the next.
+    At the end `next_cursor` is null and `caught_up` true: the viewer has seen everything worth showing."""
     page = await request.app.state.serving.feed(db, viewer, limit, cursor or None, events=request.app.state.events,
                                                 surface="api")
     statuses = await Renderer.for_request(request, viewer).statuses(db, [e.post for e in page.entries])
     return {"entries": [{"status": s, "score": e.score, "reason": e.reason, "source": e.source}
                         for e, s in zip(page.entries, statuses, strict=True)],
-            "next_cursor": page.cursor, "ranker": page.ranker}
+            "next_cursor": page.cursor, "caught_up": page.caught_up, "ranker": page.ranker}
 
 
 @router.get("/people")

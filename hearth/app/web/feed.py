@@ -29,7 +29,8 @@ async def for_you(request: Request, cursor: str | None = None, db: AsyncSession 
     entries = [Entry(e.post, e.reason, e.source) for e in feed.entries]
     next_url = more_url("/home", cursor=feed.cursor) if feed.cursor else None
     return await timeline_response(request, db, "home.html", entries, next_url,
-                                   {"ranker": ranker_label(feed.ranker), "first_page": not cursor},
+                                   {"ranker": ranker_label(feed.ranker), "first_page": not cursor,
+                                    "caught_up": feed.caught_up},
                                    surface="for_you")
 
 
