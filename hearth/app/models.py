@@ -224,7 +224,7 @@ class WebSession(Base):
 
 
 class EventRow(Base):
-    """DESIGN.md's event: who did what to which target (a post = item, an account), when.
+    """An event (README "The app", Storage): who did what to which target (a post = item, an account), when.
     Append-only: rows are never updated or deleted by the app."""
 
     __tablename__ = "events"

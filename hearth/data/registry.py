@@ -28,7 +28,7 @@ from hearth.data.movielens import (
 )
 from hearth.events import EventLog
 
-# Tasks and evaluation protocols (see DESIGN.md, "Evaluation protocol").
+# Tasks and evaluation protocols (see README.md, "Evaluation protocols").
 ITEMS, PEOPLE = "items", "people"
 SEQUENTIAL_LOO = "sequential-loo"  # per user: last event test, second last validation
 RANDOM_80_10_10 = "random-80-10-10"  # per user random split of an unordered set

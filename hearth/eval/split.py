@@ -1,4 +1,4 @@
-"""Train / validation / test splits of an EventLog, one protocol per task (DESIGN.md "Evaluation protocol").
+"""Train / validation / test splits of an EventLog, one protocol per task (README.md "Evaluation protocols").
 
 A split never copies the log: it labels every row TRAIN, VALID or TEST and marks which held-out
 rows are evaluation targets. Whatever a model or baseline sees must come from `known(stage)`, so

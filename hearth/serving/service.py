@@ -2,7 +2,7 @@
 people you may know, ranked by the newest model snapshot when there is one (hot-reloaded),
 by the heuristic ranker until then.
 
-Feed pipeline (DESIGN.md "Serving"): viewer context (follows, blocks, mutes, dismissals) ->
+Feed pipeline (README.md "The app", Ranking): viewer context (follows, blocks, mutes, dismissals) ->
 candidate sources (followed accounts, posts liked by people you follow or by people with your
 taste, the model's nearest posts, suggested authors, popular) -> heuristic value for all ->
 the best few hundred checked against what was seen or hidden and re-scored with per-verb
