@@ -11,6 +11,10 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+# Tests make many requests from one address: the app's rate limits (tested on their own) are off.
+NO_RATE_LIMITS = {"rate_limit_writes_per_user": "", "rate_limit_writes_per_ip": "", "rate_limit_logins_per_ip": "",
+                  "rate_limit_logins_per_account": ""}
+
 
 @contextlib.contextmanager
 def serve_app(app: FastAPI, timeout: float = 60) -> Iterator[str]:

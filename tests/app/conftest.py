@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.db import make_engine, make_sessionmaker, migrate
 from hearth.settings import Settings
+from tests.live_server import NO_RATE_LIMITS
 
 
 def _fresh_postgres(base_url: str) -> Iterator[str]:
@@ -45,8 +46,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
 
 @pytest.fixture
 def settings(db_url: str, tmp_path) -> Settings:  # noqa: ANN001
-    return Settings(database_url=db_url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
-                    rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="")
+    return Settings(database_url=db_url, snapshot_dir=tmp_path / "snapshots", **NO_RATE_LIMITS)
 
 
 @pytest.fixture

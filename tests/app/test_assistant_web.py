@@ -31,7 +31,7 @@ from hearth.app.web.assistant import answer_html
 from hearth.settings import Settings
 from tests.app.test_web import browser, running, sign_up
 from tests.browser import launch_chromium
-from tests.live_server import serve_app
+from tests.live_server import NO_RATE_LIMITS, serve_app
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -246,8 +246,7 @@ def served(tmp_path: Path, fake_llm) -> Iterator[Served]:  # noqa: ANN001 - test
     url = f"sqlite:///{tmp_path / 'hearth.db'}"
     migrate(url)
     bob_id = asyncio.run(_seed(url))
-    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
-                        rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="",
+    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", **NO_RATE_LIMITS,
                         llm_base_url=fake_llm.base_url, llm_model="test-model", llm_connect_retries=0)
     with serve_app(create_app(settings)) as base:
         yield Served(base, url, bob_id)

@@ -18,7 +18,7 @@ from hearth.app.models import Post, utcnow
 from hearth.app.services import accounts, graph, posts
 from hearth.settings import Settings
 from tests.browser import launch_chromium
-from tests.live_server import serve_app
+from tests.live_server import NO_RATE_LIMITS, serve_app
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +55,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
     url = f"sqlite:///{tmp_path / 'hearth.db'}"
     migrate(url)
     otto_id = asyncio.run(seed(url))
-    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
-                        rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="")
+    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", **NO_RATE_LIMITS)
     with serve_app(create_app(settings)) as base:
         yield base, otto_id
 

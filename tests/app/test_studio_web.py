@@ -36,7 +36,7 @@ from hearth.app.web.studio import links_text, parse_links
 from hearth.settings import Settings
 from tests.app.test_web import browser, form_token, running, sign_up
 from tests.browser import launch_chromium
-from tests.live_server import serve_app
+from tests.live_server import NO_RATE_LIMITS, serve_app
 
 SCRIPT = "<script>alert(1)</script>"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -390,8 +390,7 @@ def served(tmp_path: Path, fake_llm) -> Iterator[str]:  # noqa: ANN001 - tests/f
 
     url = f"sqlite:///{tmp_path / 'hearth.db'}"
     migrate(url)
-    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
-                        rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="",
+    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", **NO_RATE_LIMITS,
                         llm_base_url=fake_llm.base_url, llm_model="test-model", llm_connect_retries=0,
                         studio_dm_poll_seconds=3600)
     with serve_app(create_app(settings)) as base:

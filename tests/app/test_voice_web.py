@@ -37,7 +37,7 @@ from hearth.voice.tts import EspeakSpeaker
 from tests.app.test_studio_web import make_ai
 from tests.app.test_web import browser, running, sign_up
 from tests.browser import CHROMIUM_ARGS
-from tests.live_server import serve_app
+from tests.live_server import NO_RATE_LIMITS, serve_app
 
 VOICE_SCRIPT = re.compile(r'<script src="/static/voice\.js\?v=\w+" defer></script>')
 # What the fake microphone says: words the offline recogniser gets right from espeak-ng (tests/voice).
@@ -116,8 +116,7 @@ def served(tmp_path: Path, fake_llm) -> Iterator[str]:  # noqa: ANN001 - tests/f
     """The app on loopback with the offline voice backends (pocketsphinx, espeak-ng) and the scripted model."""
     url = f"sqlite:///{tmp_path / 'hearth.db'}"
     migrate(url)
-    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
-                        rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="",
+    settings = Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", **NO_RATE_LIMITS,
                         llm_base_url=fake_llm.base_url, llm_model="test-model", llm_connect_retries=0)
     with serve_app(create_app(settings)) as base:
         yield base

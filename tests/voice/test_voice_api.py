@@ -17,6 +17,7 @@ from hearth.app.main import create_app
 from hearth.app.services import accounts, auth
 from hearth.settings import Settings
 from tests.fake_speech import tone_wav
+from tests.live_server import NO_RATE_LIMITS
 from voice import SENTENCES, need_av, need_espeak, need_pocketsphinx
 
 API = "/api/hearth/v1/voice"
@@ -25,8 +26,7 @@ API = "/api/hearth/v1/voice"
 def make_settings(tmp_path: Path, **voice) -> Settings:  # noqa: ANN003
     url = f"sqlite:///{tmp_path / 'hearth.db'}"
     migrate(url)
-    return Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", rate_limit_writes_per_user="",
-                    rate_limit_writes_per_ip="", rate_limit_logins_per_ip="", rate_limit_logins_per_account="",
+    return Settings(database_url=url, snapshot_dir=tmp_path / "snapshots", **NO_RATE_LIMITS,
                     **voice)
 
 
