@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearth.app.models import Account, AssistantMessage, AssistantProposal
-from hearth.app.services.assistant import conversations, memory, proposals, usage
+from hearth.app.services.assistant import conversations, proposals, usage
 from hearth.app.services.errors import Conflict, Invalid, NotFound, ServiceError
 from hearth.assistant import datamark
 from hearth.assistant.limits import AssistantLimits
@@ -287,6 +287,7 @@ class _Runner:
         self.settings = assistant.settings
         self.profile = turn.profile
         self.retracted: Screened | None = None
+        self.prompt: str | None = None
         # App content the model has in its context: read earlier in the conversation (from the stored
         # tool results) and during this turn. A proposal shows it; `remember` asks first when there is any.
         self.earlier_sources: list[dict[str, Any]] = []
@@ -351,7 +352,9 @@ class _Runner:
                            user_message_id=str(user_msg.id) if user_msg else None)
 
     async def _history(self) -> list[ChatMessage]:
-        prompt = await self.profile.system_prompt(self.db, self.viewer, self.settings, self.request)
+        if self.prompt is None:  # once per turn: the rounds of one answer share it
+            self.prompt = await self.profile.system_prompt(self.db, self.viewer, self.settings, self.request)
+        prompt = self.prompt
         stored = await conversations.messages(self.db, self.viewer, self.conv_id)
         self.earlier_sources = [src for m in stored if m.role == "tool" for src in m.meta.get("sources", [])]
         await self.db.commit()  # end the read transaction: tools write from their own sessions meanwhile
@@ -529,8 +532,6 @@ class _Runner:
             async with self.a.sessionmaker() as tool_db:
                 viewer = await tool_db.get(Account, self.viewer.id)
                 if tool.direct_when_untainted and not self._read_so_far():
-                    if tool.name == "remember" and not (await memory.prefs(tool_db, viewer)).memory_enabled:
-                        raise Invalid("memory is switched off by the person; nothing was kept")
                     return await tool.apply(ctx, tool_db, viewer, args), None
                 return None, (tool, await tool.propose(ctx, tool_db, viewer, args))
         except (ValueError, ServiceError) as e:

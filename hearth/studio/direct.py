@@ -134,8 +134,8 @@ class DirectMessages:
             return "the creator's own message"
         if thread.mode == "creator":
             return "the creator has taken this conversation over"
-        answered = {r for r in await db.scalars(select(AIDirectReply.reply_post_id).where(
-            AIDirectReply.ai_id == ai.id, AIDirectReply.reply_post_id.is_not(None)))}
+        answered = set(await db.scalars(select(AIDirectReply.reply_post_id).where(  # the AI's own replies here
+            AIDirectReply.ai_id == ai.id, AIDirectReply.reply_post_id.in_([p.id for p in chain]))))
         if any((p.account_id == ai.owner_id or (p.account_id == ai.account_id and p.id not in answered))
                and p.created_at > thread.updated_at for p in chain):
             # The creator replied here since the AI last spoke (or was handed the thread): it stays silent.

@@ -60,8 +60,15 @@ class Tool:
     # A write that may run without asking while the turn has read nothing from the app (memory:
     # "remember that I like jazz"); after the model has read other people's text it asks first.
     direct_when_untainted: bool = False
+    _spec: ToolSpec | None = field(default=None, init=False, repr=False, compare=False)
 
     def spec(self) -> ToolSpec:
+        """The schema the model sees (built once per tool: every turn offers it)."""
+        if self._spec is None:
+            self._spec = self._build_spec()
+        return self._spec
+
+    def _build_spec(self) -> ToolSpec:
         schema = self.args.model_json_schema()
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():
