@@ -209,3 +209,47 @@ def test_graph_context_sees_training_edges_only(tmp_path):
         assert adj[u, v] > 0
     snap = load_snapshot(write_snapshot(fitted, split, tmp_path / "s", {}))
     assert torch.allclose(snap.model.neighbour_means(), fitted.result.model.neighbour_means())
+
+
+def test_neighbour_features_are_adamic_adar_common_neighbours_and_resource_allocation():
+    import math
+
+    from hearth.events import ACCOUNT
+    from hearth.model.unified import ModelConfig, UnifiedModel
+    model = UnifiedModel(ModelConfig(n_items=1, n_accounts=6, d=8, n_heads=1, graph_features=True))
+    # 0-1, 0-2, 1-3, 2-3, 2-4, 4-5 (directed as stored; the features read them undirected)
+    model.set_graph(torch.tensor([0, 0, 3, 2, 2, 5]), torch.tensor([1, 2, 1, 3, 4, 4]))
+    seen = torch.tensor([[0, 1, 1, 0, 0, 0]], dtype=torch.float32)  # user 0's neighbours
+    aa, cn, ra = torch.expm1(model.neighbour_features(ACCOUNT, seen)[0])
+    assert aa[3].item() == pytest.approx(1 / math.log(2) + 1 / math.log(3), rel=1e-5)  # via 1 (deg 2) and 2 (deg 3)
+    assert aa[4].item() == pytest.approx(1 / math.log(3), rel=1e-5)
+    assert cn.tolist() == pytest.approx([2, 0, 0, 2, 1, 0])  # user 0 itself: 1 and 2 are its neighbours
+    assert ra[3].item() == pytest.approx(1 / 2 + 1 / 3, rel=1e-5)
+    assert aa[5].item() == 0 and cn[5].item() == 0
+
+
+def test_neighbour_features_reach_snapshots_and_serving(tmp_path):
+    log = planted_log(n_users=60)
+    split = make_split(log, {"items": "sequential-loo", "people": "people-holdout"}, seed=0)
+    fitted = fit(split, {**SETTINGS, "epochs": 2, "patience": 2, "graph_features": True,
+                         "item_cooccurrence": True})
+    model = fitted.result.model
+    assert model.item_similarity is not None and model.adjacency is not None
+    users = np.arange(20)
+    before = {t: fitted.scorer.score(split, t, "test", users) for t in ("items", "people")}
+    snap = load_snapshot(write_snapshot(fitted, split, tmp_path / "s", {}))
+    fitted.scorer.model = snap.model
+    try:
+        for task, scores in before.items():
+            assert torch.allclose(scores, fitted.scorer.score(split, task, "test", users), atol=1e-5)
+    finally:
+        fitted.scorer.model = model
+    # Serving adds the same neighbourhood term: both paths agree, and it is not zero.
+    rec = Recommender(snap)
+    history = [Event("0", "follow", "account", "1"), Event("0", "follow", "account", "2")]
+    top = rec.recommend_accounts([history], k=5)[0]
+    scored = rec.score([history], [[Candidate("account", r.id) for r in top]])[0]
+    assert [s.score for s in scored] == pytest.approx([r.score for r in top], abs=1e-4)
+    from hearth.events import ACCOUNT
+    bias = snap.model.neighbour_bias(rec._encode([history]), ACCOUNT, rec._seen([history], ACCOUNT))
+    assert bias.abs().sum() > 0

@@ -12,6 +12,7 @@ import numpy as np
 from hearth.eval.split import TASK_KIND, Split
 from hearth.events import ACCOUNT, ITEM, VERBS
 from hearth.model.curves import try_plot_history
+from hearth.model.neighbours import item_similarity
 from hearth.model.scorer import ModelScorer
 from hearth.model.sequences import SequenceBatcher
 from hearth.model.snapshot import save_snapshot
@@ -58,7 +59,9 @@ def side_features(split: Split, settings: dict[str, Any]) -> dict[str, np.ndarra
         if "author" not in meta:
             raise ValueError("use_authors needs item authors (item_meta['author']) in the event log")
         side["item_author"] = np.asarray(meta["author"], dtype=np.int64)
-    if flat.get("graph_context"):
+    if flat.get("item_cooccurrence"):
+        side["item_similarity"] = item_similarity(split)
+    if flat.get("graph_context") or flat.get("graph_features"):
         log = split.log
         edges = (split.part == 0) & (log.kind == ACCOUNT)  # TRAIN follows only: held-out edges stay hidden
         side["graph"] = (log.user[edges].astype(np.int64), log.target[edges].astype(np.int64))

@@ -174,7 +174,9 @@ class Recommender:
             states = self._encode([histories[i] for i in nonempty])
             with torch.no_grad():
                 q = self.model.query(states, "item" if kind == ITEM else "account").float()
-                scores[nonempty] = (q @ self.catalogue_vectors(kind).T).cpu().numpy()
+                head = q @ self.catalogue_vectors(kind).T
+                bias = self.model.neighbour_bias(states, kind, self._seen([histories[i] for i in nonempty], kind))
+                scores[nonempty] = (head if bias is None else head + bias).cpu().numpy()
         out = []
         for b, hist in enumerate(histories):
             s = scores[b]
@@ -219,12 +221,39 @@ class Recommender:
                     st = states[row[b]].expand(len(cands), -1)
                     kinds = self.model.kind_of(g)
                     head_scores = torch.where(kinds == ITEM, (self.model.query(st, "item") * vec).sum(-1),
-                                              (self.model.query(st, "account") * vec).sum(-1))
+                                              (self.model.query(st, "account") * vec).sum(-1)).float()
+                    head_scores = head_scores + self._candidate_bias(states[row[b]:row[b] + 1], histories[b], g)
                     probs = torch.softmax(self.model.verb_logits(st, vec).float(), -1).cpu().numpy()
                     res = [CandidateScore(c, float(head_scores[j]),
                                           {v: float(probs[j, i]) for i, v in enumerate(VERBS)})
                            for j, c in enumerate(cands)]
             out.append(res)
+        return out
+
+    def _seen(self, histories: Sequence[Sequence[Event]], kind: int) -> torch.Tensor | None:
+        """0/1 [B, n_kind] of the known targets of a kind in each history: the input of the
+        model's neighbourhood features (None when the model has none)."""
+        if self.model.feature_gate is None:
+            return None
+        offset = 1 if kind == ITEM else self.cfg.n_items + 1
+        n = self.cfg.n_items if kind == ITEM else self.cfg.n_accounts
+        seen = torch.zeros(len(histories), n, device=self.device)
+        for b, hist in enumerate(histories):
+            gids = [self._gid(e.target_kind, e.target) for e in hist if e.target_kind == KINDS[kind]]
+            seen[b, [g - offset for g in gids if g is not None]] = 1.0
+        return seen
+
+    def _candidate_bias(self, state: torch.Tensor, history: Sequence[Event], gids: torch.Tensor) -> torch.Tensor:
+        """The neighbourhood term of each candidate (0 for targets unknown to the snapshot)."""
+        out = torch.zeros(len(gids), device=self.device)
+        if self.model.feature_gate is None:
+            return out
+        kinds = self.model.kind_of(gids)
+        for kind, offset in ((ITEM, 1), (1, self.cfg.n_items + 1)):
+            sel = (kinds == kind) & (gids != self.cfg.unknown_target)
+            bias = self.model.neighbour_bias(state, kind, self._seen([history], kind)) if sel.any() else None
+            if bias is not None:
+                out[sel] = bias[0, gids[sel] - offset]
         return out
 
     def _popularity(self, c: Candidate) -> float:

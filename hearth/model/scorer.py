@@ -7,6 +7,7 @@ import torch
 
 from hearth.eval.split import TASK_KIND, Split
 from hearth.events import KINDS
+from hearth.model.neighbours import KnownSets, uses_neighbours
 from hearth.model.sequences import SequenceBatcher, UserRows
 from hearth.model.unified import UnifiedModel
 
@@ -35,6 +36,7 @@ class ModelScorer:
         self.horizon_mix = horizon_mix
         self.input_kinds = input_kinds
         self._rows: dict[str, UserRows] = {}
+        self._known: dict[str, KnownSets] = {}
         self._split_id = id(split)
 
     def rows(self, split: Split, stage: str) -> UserRows:
@@ -62,7 +64,18 @@ class ModelScorer:
         self.model.eval()
         kind = TASK_KIND[task]
         states = self.states(split, stage, np.asarray(users))
-        scores = self.model.scores(states, kind).float()
+        seen = None
+        if uses_neighbours(self.model):
+            if stage not in self._known:
+                self._known[stage] = KnownSets(split, stage)
+            known = self._known[stage]
+            seen = known.seen(users, kind).to(states.device)
+            if self.model.cfg.graph_features and self.model.graph is not None:
+                trained_on = self.model.graph_edges
+                self.model.set_graph(*known.edges)  # the graph known at this stage, as Adamic-Adar reads it
+        scores = self.model.scores(states, kind, seen=seen).float()
+        if seen is not None and self.model.cfg.graph_features and self.model.graph is not None:
+            self.model.set_graph(*trained_on)
         if self.horizon_mix:
             scores = scores + self.horizon_mix * self.model.scores(states, kind, head="horizon").float()
         self.model.train(was_training)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -66,6 +67,9 @@ def save_snapshot(root: Path, model: UnifiedModel, *, user_ids: list[str], item_
         tensors["extra.verb_prior"] = torch.as_tensor(np.asarray(verb_prior, dtype=np.float32))
         if model.graph is not None:
             tensors["extra.graph_src"], tensors["extra.graph_dst"] = (t.contiguous() for t in model.graph_edges)
+        if model.item_similarity is not None:
+            tensors["extra.item_similarity_index"], tensors["extra.item_similarity_value"] = (
+                t.contiguous() for t in model.item_similarity_coo)
         save_file(tensors, str(tmp / "weights.safetensors"))
         config = {"format": FORMAT_VERSION, "model": model.cfg.to_dict(), "user_ids": list(map(str, user_ids)),
                   "item_ids": list(map(str, item_ids)), "info": info or {}}
@@ -108,6 +112,11 @@ def load_snapshot(path: Path, device: str | torch.device = "cpu") -> Snapshot:
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     if "extra.graph_src" in tensors:
         model.set_graph(tensors["extra.graph_src"], tensors["extra.graph_dst"])
+    if "extra.item_similarity_index" in tensors:
+        index = tensors["extra.item_similarity_index"].cpu().numpy()
+        n = model.cfg.n_items
+        model.set_item_similarity(sp.coo_matrix((tensors["extra.item_similarity_value"].cpu().numpy(),
+                                                 (index[0], index[1])), shape=(n, n)))
     model.eval()
     return Snapshot(model=model, user_ids=config["user_ids"], item_ids=config["item_ids"],
                     item_popularity=tensors["extra.item_popularity"].cpu().numpy(),

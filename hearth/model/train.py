@@ -21,6 +21,8 @@ from tqdm.auto import tqdm
 
 from hearth.eval.evaluate import evaluate
 from hearth.eval.split import Split
+from hearth.events import ACCOUNT, ITEM
+from hearth.model.neighbours import KnownSets, uses_neighbours
 from hearth.model.scorer import ModelScorer, visible_rows
 from hearth.model.sequences import SequenceBatcher, UserRows
 from hearth.model.unified import ModelConfig, UnifiedModel
@@ -103,6 +105,8 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
     for name, values in (side or {}).items():
         if name == "graph":
             model.set_graph(*values)
+        elif name == "item_similarity":
+            model.set_item_similarity(values)
         else:
             getattr(model, name).copy_(torch.as_tensor(values))
     model = model.to(device)
@@ -113,6 +117,7 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
     # One scorer for the run: it builds the users' validation histories once, not every epoch.
     valid_scorer = ModelScorer(model, split, batcher, seed=cfg.seed, input_kinds=cfg.input_kinds)
     users = np.arange(split.log.n_users)
+    known = KnownSets(split, "valid") if uses_neighbours(model) else None  # what each user has in TRAIN
 
     start_epoch, best, best_epoch, bad, history = 0, -math.inf, -1, 0, []
     best_state: dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -143,7 +148,14 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
         losses: list[float] = []
         bar = tqdm(batches, desc=f"epoch {epoch}", disable=not cfg.progress or rank != 0, leave=False)
         for wins in bar:
-            batch = {k: v.to(device) for k, v in batcher.training_batch(wins, rng).items()}
+            batch = batcher.training_batch(wins, rng)
+            if known is not None:
+                owners = split.log.user[[w[0] for w in wins]]
+                if model_cfg.item_cooccurrence:
+                    batch["seen_item"] = known.seen(owners, ITEM)
+                if model_cfg.graph_features:
+                    batch["seen_account"] = known.seen(owners, ACCOUNT)
+            batch = {k: v.to(device) for k, v in batch.items()}
             with amp:
                 loss, _ = ddp(batch)  # forward = loss; through DDP when distributed
             optimizer.zero_grad(set_to_none=True)

@@ -23,6 +23,7 @@ from hearth.model.softmax_loss import softmax_cross_entropy
 
 N_GAP_BUCKETS = 48  # log-scale buckets of the gap to the previous event; 0 = unknown
 N_VALUE_BUCKETS = 24  # buckets of log2(1 + value)
+N_GRAPH_FEATURES = 3  # per candidate account, see UnifiedModel.neighbour_features
 
 
 @dataclass
@@ -41,6 +42,8 @@ class ModelConfig:
     use_values: bool = False  # embed log2(1 + value): play counts, stars
     pooled_context: bool = True  # add the running mean of seen items and of seen accounts to the state
     graph_context: bool = False  # an account's vector also carries the mean of its neighbours' (follow graph)
+    graph_features: bool = False  # the account head adds learned weights x log(1 + Adamic-Adar / common neighbours)
+    item_cooccurrence: bool = False  # the item head adds a learned weight x log(1 + item-kNN score of the seen items)
     normalize: bool = False  # cosine similarity / temperature instead of a plain dot product
     temperature: float = 0.05
     full_softmax_max: int = 20_000  # catalogues larger than this train with sampled softmax
@@ -77,6 +80,10 @@ class UnifiedModel(nn.Module):
         self.author_proj = nn.Linear(d, d, bias=False) if cfg.use_authors else None
         self.graph_proj = nn.Linear(d, d, bias=False) if cfg.graph_context else None
         self.graph: torch.Tensor | None = None  # sparse [n_accounts, n_accounts], rows sum to 1
+        self.adjacency: torch.Tensor | None = None  # sparse 0/1, symmetric: the same graph unweighted
+        self.aa_weight: torch.Tensor | None = None  # [n_accounts] 1 / log(degree), 0 for degree <= 1
+        self.ra_weight: torch.Tensor | None = None  # [n_accounts] 1 / degree (resource allocation)
+        self.item_similarity: torch.Tensor | None = None  # sparse [n_items, n_items], S[j, i] = sim(i -> j)
         # Side features of known items; the app can pass them for unseen targets too.
         self.register_buffer("item_author", torch.full((cfg.n_items,), -1, dtype=torch.long), persistent=True)
         self.register_buffer("item_text", torch.zeros(cfg.n_items, max(cfg.text_dim, 1)), persistent=True)
@@ -93,9 +100,15 @@ class UnifiedModel(nn.Module):
         self.verb_state = nn.Linear(d, d)
         self.verb_target = nn.Linear(d, d, bias=False)
         self.verb_out = nn.Linear(d, len(VERBS))
+        # Per-user weights of the neighbourhood signals: graph features of accounts, then item-kNN.
+        uses_features = cfg.graph_features or cfg.item_cooccurrence
+        self.feature_gate = nn.Linear(d, N_GRAPH_FEATURES + 1) if uses_features else None
         self.apply(init_weights)
         with torch.no_grad():
             self.target_emb.weight[0].zero_()
+            if self.feature_gate is not None:  # start every weight at softplus(0.5413) = 1
+                self.feature_gate.weight.zero_()
+                self.feature_gate.bias.fill_(0.5413)
 
     # ---- target representations -------------------------------------------------
     def kind_of(self, targets: torch.Tensor) -> torch.Tensor:
@@ -136,12 +149,23 @@ class UnifiedModel(nn.Module):
         adj = sp.coo_matrix((np.ones(2 * len(s_np), np.float32), (np.r_[s_np, d_np], np.r_[d_np, s_np])),
                             shape=(n, n)).tocsr()
         adj.data[:] = 1.0  # repeated edges count once
-        adj = sp.diags(1.0 / np.maximum(adj.sum(1).A1, 1.0)) @ adj
-        coo = adj.tocoo()
-        indices = np.vstack([coo.row, coo.col])
-        self.graph = torch.sparse_coo_tensor(indices, coo.data.astype(np.float32), (n, n), is_coalesced=True,
-                                             check_invariants=False).to(self.target_emb.weight.device)
+        degree = adj.sum(1).A1
+        device = self.target_emb.weight.device
+        self.adjacency = _sparse(adj, device)
+        weight = np.zeros(n, np.float32)
+        weight[degree > 1] = 1.0 / np.log(degree[degree > 1])  # degree-1 nodes are nobody's common neighbour
+        self.aa_weight = torch.from_numpy(weight).to(device)
+        self.ra_weight = torch.from_numpy((1.0 / np.maximum(degree, 1.0)).astype(np.float32)).to(device)
+        self.graph = _sparse(sp.diags(1.0 / np.maximum(degree, 1.0)) @ adj, device)
         self.graph_edges = (src.clone(), dst.clone())
+
+    def set_item_similarity(self, similarity: sp.spmatrix) -> None:
+        """Item-item similarity W (W[i, j]: how much having i suggests j, e.g. item-kNN over
+        TRAIN rows) that `item_cooccurrence` reads; kept for snapshots as `item_similarity_coo`."""
+        w = sp.coo_matrix(similarity, dtype=np.float32)
+        self.item_similarity = _sparse(w.T.tocsr(), self.target_emb.weight.device)
+        self.item_similarity_coo = (torch.from_numpy(np.vstack([w.row, w.col]).astype(np.int64)),
+                                    torch.from_numpy(w.data.astype(np.float32)))
 
     def neighbour_means(self) -> torch.Tensor:
         """Mean embedding of each account's neighbours: [n_accounts, d] (zeros without a graph)."""
@@ -151,6 +175,37 @@ class UnifiedModel(nn.Module):
             return torch.zeros_like(acc)
         with torch.autocast(acc.device.type, enabled=False):
             return torch.sparse.mm(self.graph, acc.float())
+
+    def neighbour_features(self, kind: int, seen: torch.Tensor) -> torch.Tensor | None:
+        """Signals a sequence model misses, from what each user already has: seen [B, n_kind]
+        (0/1: their accounts in the undirected follow graph, or their items) ->
+        [B, F, n_kind] log-scaled features of every candidate, or None when not enabled.
+        Accounts (F = 3): Adamic-Adar, common neighbours, resource allocation (the candidate's
+        degree and paths of length 3 were tried too and scored lower on validation).
+        Items (F = 1): the item-kNN score."""
+        cfg = self.cfg
+        with torch.autocast(seen.device.type, enabled=False):
+            seen = seen.float()
+            if kind == ACCOUNT and cfg.graph_features and self.adjacency is not None:
+                adj = self.adjacency
+                cn = torch.sparse.mm(adj, seen.T)
+                aa = torch.sparse.mm(adj, (seen * self.aa_weight).T)
+                ra = torch.sparse.mm(adj, (seen * self.ra_weight).T)
+                return torch.log1p(torch.stack([aa, cn, ra]).permute(2, 0, 1))
+            if kind == ITEM and cfg.item_cooccurrence and self.item_similarity is not None:
+                return torch.log1p(torch.sparse.mm(self.item_similarity, seen.T).T.clamp(min=0))[:, None]
+        return None
+
+    def neighbour_bias(self, states: torch.Tensor, kind: int, seen: torch.Tensor | None) -> torch.Tensor | None:
+        """The neighbourhood term of every candidate's score, [N, n_kind], or None when unused."""
+        features = self.neighbour_features(kind, seen) if seen is not None else None
+        return None if features is None else self.feature_bias(states, kind, features)
+
+    def feature_bias(self, states: torch.Tensor, kind: int, features: torch.Tensor) -> torch.Tensor:
+        """Each state's learned (non-negative) weights times its candidates' features: [N, n_kind]."""
+        gate = F.softplus(self.feature_gate(states).float())
+        gate = gate[:, :N_GRAPH_FEATURES] if kind == ACCOUNT else gate[:, N_GRAPH_FEATURES:]
+        return (gate[:, :, None] * features).sum(1)
 
     def catalogue(self, kind: int) -> torch.Tensor:
         """Global ids of every target of a kind, in index order."""
@@ -203,23 +258,31 @@ class UnifiedModel(nn.Module):
         rep = self.represent(targets, **side)
         return F.normalize(rep, dim=-1) if self.cfg.normalize else rep
 
-    def scores(self, states: torch.Tensor, kind: int, head: str | None = None) -> torch.Tensor:
-        """Scores of every target of a kind for each state: [N, n_kind]."""
+    def scores(self, states: torch.Tensor, kind: int, head: str | None = None,
+               seen: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of every target of a kind for each state: [N, n_kind]. `seen` ([N, n_kind],
+        what each user already has) adds the neighbourhood features when the model uses them."""
         head = head or ("item" if kind == ITEM else "account")
-        return self.query(states, head) @ self.target_vectors(self.catalogue(kind)).T
+        out = self.query(states, head) @ self.target_vectors(self.catalogue(kind)).T
+        bias = self.neighbour_bias(states, kind, seen) if head != "horizon" else None
+        return out if bias is None else out.float() + bias
 
     def verb_logits(self, states: torch.Tensor, target_vectors: torch.Tensor) -> torch.Tensor:
         """Logits over VERBS for (state, candidate target) pairs: p(like), p(reply), p(hide) ..."""
         return self.verb_out(F.silu(self.verb_state(states) + self.verb_target(target_vectors)))
 
     # ---- training loss --------------------------------------------------------------
-    def catalogue_loss(self, q: torch.Tensor, pos: torch.Tensor, kind: int) -> torch.Tensor:
-        """Cross-entropy of the true target among the kind's catalogue (full or sampled softmax)."""
+    def catalogue_loss(self, q: torch.Tensor, pos: torch.Tensor, kind: int,
+                       bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of the true target among the kind's catalogue (full or sampled softmax);
+        `bias` [N, n_kind] is added to the logits (the neighbourhood features)."""
         cfg = self.cfg
         offset = 1 if kind == ITEM else cfg.n_items + 1
         n = cfg.n_items if kind == ITEM else cfg.n_accounts
         if n <= cfg.full_softmax_max:
             vectors = self.target_vectors(self.catalogue(kind))
+            if bias is not None:
+                return F.cross_entropy((q @ vectors.T).float() + bias, pos - offset)
             if cfg.softmax_impl == "dense":
                 return F.cross_entropy((q @ vectors.T).float(), pos - offset)
             return softmax_cross_entropy(q, vectors, pos - offset)
@@ -228,6 +291,9 @@ class UnifiedModel(nn.Module):
         neg = torch.randint(offset, offset + n, (cfg.n_negatives,), device=q.device)
         pos_logit = (q * self.target_vectors(pos)).sum(-1, keepdim=True)
         neg_logit = q @ self.target_vectors(neg).T
+        if bias is not None:
+            pos_logit = pos_logit.float() + bias.gather(1, (pos - offset)[:, None])
+            neg_logit = neg_logit.float() + bias[:, neg - offset]
         neg_logit = neg_logit.masked_fill(neg[None, :] == pos[:, None], float("-inf"))
         logits = torch.cat([pos_logit, neg_logit], dim=1).float()
         return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
@@ -247,7 +313,12 @@ class UnifiedModel(nn.Module):
             labels = batch[f"{name}_targets"]
             sel = labels != 0
             if w.get(name, 0) and sel.any():
-                term = self.catalogue_loss(self.query(states[sel], name), labels[sel], kind)
+                seen = batch.get(f"seen_{name}")
+                features = self.neighbour_features(kind, seen) if seen is not None else None
+                bias = None
+                if features is not None:  # one row per user, repeated for each of their positions
+                    bias = self.feature_bias(states[sel], kind, features[sel.nonzero()[:, 0]])
+                term = self.catalogue_loss(self.query(states[sel], name), labels[sel], kind, bias)
                 total, parts[name] = total + w[name] * term, term.item()
         if w.get("verb", 0) and has_next.any():
             term = F.cross_entropy(self.verb_logits(states[has_next], self.target_vectors(nxt[has_next])).float(),
@@ -262,3 +333,12 @@ class UnifiedModel(nn.Module):
                     total = total + w["horizon"] * term
                     parts[f"horizon_{'item' if kind == ITEM else 'account'}"] = term.item()
         return total, parts
+
+
+def _sparse(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
+    """A scipy matrix as a coalesced torch sparse COO tensor (float32)."""
+    coo = sp.coo_matrix(m)
+    coo.sum_duplicates()
+    indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(indices, torch.from_numpy(coo.data.astype(np.float32)),
+                                   coo.shape, check_invariants=False).coalesce().to(device)
