@@ -1,4 +1,4 @@
-"""The `hearth` command line: data, train, eval, bench, serve, demo, chat, llm check, assistant-quota."""
+"""The `hearth` command line: data, train, distill, eval, bench, serve, demo, chat, llm check, assistant-quota."""
 
 from __future__ import annotations
 
@@ -199,6 +199,56 @@ def train(dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="A
     path = write_snapshot(fitted, split, root, {"model_name": model, "dataset_source": source})
     console.print(f"best epoch {fitted.result.best_epoch}, valid {json.dumps(fitted.result.best_valid)}")
     console.print(f"snapshot written to {path}")
+
+
+@app.command()
+def distill(teacher: Annotated[Path, typer.Option(help="The teacher's snapshot (folder or root).")],
+            dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="The teacher's dataset (default: "
+                                                      "the one its snapshot names).")] = None,
+            data_dir: DataDir = None,
+            student_d: Annotated[int | None, typer.Option(help="Student width (default: the teacher's / 2).")]
+            = None,
+            student_layers: Annotated[int | None, typer.Option(help="Student blocks (default 1).")] = 1,
+            student_max_len: Annotated[int | None, typer.Option(help="Student history length (default: "
+                                                                "the teacher's).")] = None,
+            mix: Annotated[float, typer.Option(help="Weight of the teacher's soft targets; 1 - mix goes to the "
+                                               "true labels.")] = 0.5,
+            temperature: Annotated[float, typer.Option(help="Softmax temperature of the soft targets.")] = 1.0,
+            out: Annotated[Path | None, typer.Option(help="Snapshot root (default snapshots/<dataset>-student).")]
+            = None,
+            set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set lr=3e-3.")]
+            = None,
+            ) -> None:
+    """Train a small student from a teacher snapshot's scores; writes an ordinary snapshot."""
+    from hearth.data import DataError, load_dataset
+    from hearth.eval.split import make_split
+    from hearth.model.distill import student_settings
+    from hearth.model.fit import fit, write_snapshot
+    from hearth.model.snapshot import SnapshotError, load_snapshot
+    try:
+        snap = load_snapshot(teacher)
+    except SnapshotError as e:
+        _fail(str(e))
+    info = snap.info
+    dataset = dataset or info.get("dataset_source") or info.get("dataset")
+    if not dataset or "protocols" not in info:
+        _fail(f"{snap.path} does not say which dataset and split it was trained on: pass --dataset")
+    try:
+        log = load_dataset(dataset, data_dir)
+        settings = student_settings(snap.model, {**info.get("train", {}), "progress": True},
+                                    d=student_d or max(8, snap.model.cfg.d // 2), n_layers=student_layers,
+                                    max_len=student_max_len, overrides=parse_overrides(set_ or []))
+        settings["train"] |= {"distill_mix": mix, "distill_temperature": temperature}
+        split = make_split(log, info["protocols"], info.get("seed", 0))
+        root = out or Path("snapshots") / f"{dataset_label(dataset)}-student"
+        fitted = fit(split, settings, out_dir=root, teacher=snap.model)
+    except (DataError, ValueError) as e:
+        _fail(str(e))
+    path = write_snapshot(fitted, split, root, {"model_name": "student", "dataset_source": dataset,
+                                                "teacher": str(snap.path), "distill": {"mix": mix,
+                                                                                       "temperature": temperature}})
+    console.print(f"best epoch {fitted.result.best_epoch}, valid {json.dumps(fitted.result.best_valid)}")
+    console.print(f"student snapshot written to {path}")
 
 
 def _train_from_db(database_url: str | None, out: Path | None, quick: bool, seed: int, set_: list[str]) -> None:

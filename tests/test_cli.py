@@ -59,6 +59,29 @@ def test_train_then_eval_a_generic_file(tmp_path):
     assert "items (sequential-loo), test:" in res.output and "ndcg@10" in res.output
 
 
+def test_distill_a_student_from_a_teacher_snapshot(tmp_path):
+    data = write_interactions(tmp_path / "clicks.csv")
+    teacher = tmp_path / "teacher"
+    res = runner.invoke(app, ["train", "--dataset", str(data), "--quick", "--out", str(teacher),
+                              "--set", "epochs=2", "--set", "batch_size=8"])
+    assert res.exit_code == 0, res.output
+    student = tmp_path / "student"
+    res = runner.invoke(app, ["distill", "--teacher", str(teacher), "--student-d", "8", "--mix", "0.7",
+                              "--out", str(student), "--set", "epochs=2"])
+    assert res.exit_code == 0, res.output
+    config = json.loads((student / "v0001" / "config.json").read_text())
+    assert config["model"]["d"] == 8 and config["model"]["n_layers"] == 1
+    assert config["info"]["teacher"] == str(teacher / "v0001") and config["info"]["distill"]["mix"] == 0.7
+    res = runner.invoke(app, ["eval", "--snapshot", str(student), "--stage", "test"])  # an ordinary snapshot
+    assert res.exit_code == 0, res.output
+    other = write_interactions(tmp_path / "other.csv", n_items=20)
+    res = runner.invoke(app, ["distill", "--teacher", str(teacher), "--dataset", str(other),
+                              "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "another catalogue" in res.output
+    res = runner.invoke(app, ["distill", "--teacher", str(tmp_path / "none")])
+    assert res.exit_code == 2 and "hearth train" in res.output
+
+
 def test_bad_input_gives_clear_errors(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("1\t2\t100\n1\t3\tnot-a-time\n")

@@ -253,3 +253,26 @@ def test_neighbour_features_reach_snapshots_and_serving(tmp_path):
     from hearth.events import ACCOUNT
     bias = snap.model.neighbour_bias(rec._encode([history]), ACCOUNT, rec._seen([history], ACCOUNT))
     assert bias.abs().sum() > 0
+
+
+def test_student_learns_from_the_teachers_scores_alone(planted):
+    from hearth.model.distill import student_settings
+    log, split, fitted = planted
+    teacher = fitted.result.model
+    settings = student_settings(teacher, {**SETTINGS, "epochs": 8, "patience": 8}, d=16, n_layers=1)
+    settings["train"] |= {"distill_mix": 1.0, "distill_temperature": 2.0}  # no true labels at all
+    student = fit(split, settings, teacher=teacher)
+    assert student.result.model.cfg.d == 16 and student.result.model.cfg.n_layers == 1
+    items = evaluate(student.scorer, split, "items", "test", ks=(1,))
+    assert items["hr@1"] > 0.9, items  # only the teacher's soft targets taught it the cycle
+
+
+def test_teacher_from_another_catalogue_is_refused(planted):
+    from hearth.model.distill import Distillation
+    from hearth.model.unified import ModelConfig, UnifiedModel
+    log, split, fitted = planted
+    other = UnifiedModel(ModelConfig(n_items=3, n_accounts=2, d=8, n_heads=1))
+    with pytest.raises(ValueError, match="another catalogue"):
+        Distillation(other, fitted.result.model, 0.5, 1.0)
+    with pytest.raises(ValueError, match="distill_mix"):
+        Distillation(fitted.result.model, fitted.result.model, 1.5, 1.0)

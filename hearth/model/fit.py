@@ -18,7 +18,7 @@ from hearth.model.sequences import SequenceBatcher
 from hearth.model.snapshot import save_snapshot
 from hearth.model.text import embed_texts, item_texts
 from hearth.model.train import TrainConfig, TrainResult, train
-from hearth.model.unified import ModelConfig
+from hearth.model.unified import ModelConfig, UnifiedModel
 
 _TRAIN_KEYS = set(TrainConfig.__dataclass_fields__)
 _MODEL_KEYS = set(ModelConfig.__dataclass_fields__)
@@ -68,12 +68,18 @@ def side_features(split: Split, settings: dict[str, Any]) -> dict[str, np.ndarra
     return side
 
 
-def fit(split: Split, settings: dict[str, Any], out_dir: Path | None = None, resume: bool = False) -> Fitted:
+def fit(split: Split, settings: dict[str, Any], out_dir: Path | None = None, resume: bool = False,
+        teacher: UnifiedModel | None = None) -> Fitted:
     side = side_features(split, settings)
+    if teacher is not None:  # a student reads the items as its teacher did
+        if teacher.cfg.text_dim and "item_text" not in side:
+            side["item_text"] = teacher.item_text.cpu().numpy()
+        if teacher.cfg.use_authors and "item_author" not in side:
+            side["item_author"] = teacher.item_author.cpu().numpy()
     if "item_text" in side:
         settings = {**settings, "text_dim": side["item_text"].shape[1]}
     model_cfg, train_cfg = build_configs(split, settings)
-    result = train(split, model_cfg, train_cfg, out_dir=out_dir, resume=resume, side=side)
+    result = train(split, model_cfg, train_cfg, out_dir=out_dir, resume=resume, side=side, teacher=teacher)
     batcher = SequenceBatcher(split.log, model_cfg.max_len, model_cfg.horizon)
     scorer = ModelScorer(result.model, split, batcher, seed=train_cfg.seed, input_kinds=train_cfg.input_kinds)
     return Fitted(result, scorer, model_cfg, train_cfg)

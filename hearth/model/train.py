@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from hearth.eval.evaluate import evaluate
 from hearth.eval.split import Split
 from hearth.events import ACCOUNT, ITEM
+from hearth.model.distill import Distillation
 from hearth.model.neighbours import KnownSets, uses_neighbours
 from hearth.model.scorer import ModelScorer, visible_rows
 from hearth.model.sequences import SequenceBatcher, UserRows
@@ -44,6 +45,8 @@ class TrainConfig:
     metric: str = "ndcg@10"
     tasks: list[str] = field(default_factory=lambda: ["items"])  # early stopping averages these
     input_kinds: list[str] | None = None  # e.g. ["item"]: the model sees only those events (ablations)
+    distill_mix: float = 0.5  # with a teacher: weight of its soft targets against the true labels
+    distill_temperature: float = 1.0  # with a teacher: softmax temperature of both models' scores
     progress: bool = True
 
 
@@ -94,11 +97,13 @@ def validate(scorer: ModelScorer, split: Split, cfg: TrainConfig) -> dict[str, d
 
 
 def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path | None = None,
-          resume: bool = False, side: dict[str, np.ndarray] | None = None) -> TrainResult:
+          resume: bool = False, side: dict[str, np.ndarray] | None = None,
+          teacher: UnifiedModel | None = None) -> TrainResult:
     """Fit on the split's TRAIN rows, pick the epoch by validation `cfg.metric`.
 
     `side` holds the items' side features: "item_text" [n_items, text_dim] and
-    "item_author" [n_items] (account index, -1 for none), "graph" (src, dst) follow edges."""
+    "item_author" [n_items] (account index, -1 for none), "graph" (src, dst) follow edges.
+    With a `teacher`, the model is a student distilled from it (distill.py)."""
     rank, world, device = distributed_context()
     seed_everything(cfg.seed)
     model = UnifiedModel(model_cfg)
@@ -110,14 +115,20 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
         else:
             getattr(model, name).copy_(torch.as_tensor(values))
     model = model.to(device)
-    ddp = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    objective: torch.nn.Module = model
+    if teacher is not None:
+        objective = Distillation(model, teacher.to(device), cfg.distill_mix, cfg.distill_temperature)
+    ddp = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True) if world > 1 else objective
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     batcher = SequenceBatcher(split.log, model_cfg.max_len, model_cfg.horizon)
     train_rows = UserRows.from_log(split.log, visible_rows(split, "valid", cfg.input_kinds))
     # One scorer for the run: it builds the users' validation histories once, not every epoch.
     valid_scorer = ModelScorer(model, split, batcher, seed=cfg.seed, input_kinds=cfg.input_kinds)
     users = np.arange(split.log.n_users)
-    known = KnownSets(split, "valid") if uses_neighbours(model) else None  # what each user has in TRAIN
+    readers = [m for m in (model, teacher) if m is not None and uses_neighbours(m)]
+    known = KnownSets(split, "valid") if readers else None  # what each user has in TRAIN
+    seen_kinds = {name: kind for m in readers for name, kind, on in
+                  (("item", ITEM, m.cfg.item_cooccurrence), ("account", ACCOUNT, m.cfg.graph_features)) if on}
 
     start_epoch, best, best_epoch, bad, history = 0, -math.inf, -1, 0, []
     best_state: dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -151,10 +162,8 @@ def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path 
             batch = batcher.training_batch(wins, rng)
             if known is not None:
                 owners = split.log.user[[w[0] for w in wins]]
-                if model_cfg.item_cooccurrence:
-                    batch["seen_item"] = known.seen(owners, ITEM)
-                if model_cfg.graph_features:
-                    batch["seen_account"] = known.seen(owners, ACCOUNT)
+                for name, kind in seen_kinds.items():
+                    batch[f"seen_{name}"] = known.seen(owners, kind)
             batch = {k: v.to(device) for k, v in batch.items()}
             with amp:
                 loss, _ = ddp(batch)  # forward = loss; through DDP when distributed

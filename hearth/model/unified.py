@@ -301,10 +301,15 @@ class UnifiedModel(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return self.loss(batch)  # so DistributedDataParallel can wrap the training step
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted sum of the heads' losses on one batch from `sequences.make_batch`."""
+    def encode_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encode(batch["targets"], batch["verbs"], batch["ts"], values=batch.get("values"))
+
+    def loss(self, batch: dict[str, torch.Tensor],
+             states: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted sum of the heads' losses on one batch from `sequences.make_batch`
+        (`states`: the batch already encoded, as distillation has it)."""
         w = self.cfg.loss_weights
-        states = self.encode(batch["targets"], batch["verbs"], batch["ts"], values=batch.get("values"))
+        states = self.encode_batch(batch) if states is None else states
         total = states.sum() * 0.0  # keeps every parameter in the graph (DDP)
         parts: dict[str, float] = {}
         nxt = batch["next_targets"]
