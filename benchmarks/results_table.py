@@ -1,7 +1,11 @@
 """Render the committed result JSON files as the README's results tables.
 
     python benchmarks/results_table.py            # print markdown
-    python benchmarks/results_table.py --readme   # replace the block between the markers in README.md
+    python benchmarks/results_table.py --readme   # replace the block between the markers in README.md,
+                                                  # and draw benchmarks/results/headline.png
+
+The chart puts each dataset and task side by side: test NDCG@10 of every model, the simple
+baselines in grey, so "does the model beat them" is seen, not read.
 """
 
 from __future__ import annotations
@@ -83,6 +87,44 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def headline_chart(path: Path) -> Path:
+    """One panel per dataset and task: test NDCG@10 per model (baselines grey, Hearth's models blue)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = []
+    for name in ORDER[:1] + ORDER[2:]:
+        file = RESULTS / f"quality-{name}.json"
+        if not file.exists():
+            continue
+        result = json.loads(file.read_text())
+        tasks = list(result["protocol"])
+        for task in tasks:
+            key = ("people/" if task == "people" and len(tasks) > 1 else "") + "ndcg@10"
+            bars = [(m, r["test"][key]) for m, r in result["models"].items() if key in r["test"]]
+            panels.append((f"{result['dataset']} {task}", bars))
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(4.5 * cols, 3.6 * rows), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, bars) in zip(axes, panels, strict=False):
+        names = [m for m, _ in bars]
+        colours = ["#999999" if m in BASELINE_NAMES else "#1f77b4" for m in names]
+        ax.barh(range(len(bars)), [v for _, v in bars], color=colours)
+        ax.set_yticks(range(len(bars)), names)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel("test NDCG@10")
+    fig.savefig(path)
+    return path
+
+
+BASELINE_NAMES = {"pop", "ease", "itemknn", "cn", "aa"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--readme", action="store_true", help="write the tables into README.md")
@@ -94,6 +136,7 @@ def main() -> None:
         block = f"{BEGIN}\n{text}\n{END}"
         body = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, body, flags=re.S)
         readme.write_text(body)
+        headline_chart(RESULTS / "headline.png")
     else:
         print(text)
 

@@ -168,10 +168,13 @@ def train(dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="A
           database_url: Annotated[str | None, typer.Option(help="With --from-db: the app database "
                                                            "(default $HEARTH_DATABASE_URL or sqlite:///hearth.db).")]
           = None,
+          require_better: Annotated[bool, typer.Option("--require-better", help="With --from-db: publish the "
+                                                       "snapshot only if the model beats popularity on "
+                                                       "validation.")] = False,
           ) -> None:
     """Train one sequence model (early stopping on validation) and save a versioned snapshot."""
     if from_db:
-        _train_from_db(database_url, out, quick, seed, set_ or [])
+        _train_from_db(database_url, out, quick, seed, set_ or [], require_better)
         return
     if dataset is None:
         _fail("--dataset is required (or --from-db to train on the app's database)")
@@ -251,7 +254,8 @@ def distill(teacher: Annotated[Path, typer.Option(help="The teacher's snapshot (
     console.print(f"student snapshot written to {path}")
 
 
-def _train_from_db(database_url: str | None, out: Path | None, quick: bool, seed: int, set_: list[str]) -> None:
+def _train_from_db(database_url: str | None, out: Path | None, quick: bool, seed: int, set_: list[str],
+                   require_better: bool = False) -> None:
     """The app's event log -> the unified model (hstu, use_authors) -> a snapshot the server hot-reloads."""
     from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
@@ -260,7 +264,8 @@ def _train_from_db(database_url: str | None, out: Path | None, quick: bool, seed
     from hearth.settings import Settings
     try:
         settings = Settings(database_url=database_url) if database_url else Settings()
-        result = train_from_db(settings, quick=quick, seed=seed, out=out, overrides=parse_overrides(set_))
+        result = train_from_db(settings, quick=quick, seed=seed, out=out, overrides=parse_overrides(set_),
+                               require_better=require_better)
     except (ValidationError, ValueError) as e:
         _fail(str(e))
     except SQLAlchemyError as e:
@@ -353,8 +358,9 @@ def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, host: Host 
                                                 "train later with `hearth train --from-db`.")] = False,
          fresh: Annotated[bool, typer.Option("--fresh", help="Empty the database first (deletes its data!).")]
          = False,
-         full_train: Annotated[bool, typer.Option("--full-train", help="Train with the full budget instead of "
-                                                  "the quick one (much longer).")] = False,
+         quick_train: Annotated[bool, typer.Option("--quick-train", help="Train in the background with the "
+                                                   "quick budget (about a minute, barely personal) instead of "
+                                                   "the full one.")] = False,
          top_artists: Annotated[int | None, typer.Option(help="LastFM-2k: how many of the most-listened artists "
                                                          "become accounts (default 500).")] = None,
          accounts: Annotated[int | None, typer.Option(help="Synthetic: accounts (default 1,000).")] = None,
@@ -363,9 +369,9 @@ def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, host: Host 
          = None,
          seed: int = 0) -> None:
     """Seed a demo community (LastFM-2k if present, else synthetic), train the model on it, and serve."""
-    from hearth.app.demo import DemoOptions, seed_demo, train_demo
+    from hearth.app.demo import DemoOptions, seed_demo, stop_training, train_demo
     from hearth.app.server import LaunchError, app_settings, check_port, prepare_database
-    options = DemoOptions(synthetic=synthetic, train=not no_train, fresh=fresh, quick=not full_train, seed=seed)
+    options = DemoOptions(synthetic=synthetic, train=not no_train, fresh=fresh, quick=quick_train, seed=seed)
     try:
         settings = app_settings(host=host, port=port, database_url=database_url, data_dir=data_dir,
                                 snapshot_dir=snapshot_dir, demo_top_artists=top_artists, demo_accounts=accounts,
@@ -375,13 +381,17 @@ def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, host: Host 
         result = seed_demo(settings, options, console)
     except LaunchError as e:
         _fail(str(e))
-    train_demo(settings, options, console, seeded_now=not result.skipped)
     from hearth.studio.demo import seed_demo_ais
     made = seed_demo_ais(settings)
     if made:
         console.print("Creators' AIs to talk to (they answer with excerpts until a model is connected): "
                       + ", ".join(f"@{h}" for h in made))
-    _serve(settings, f"Log in as [bold]{result.demo_username}[/] with the password [bold]{result.demo_password}[/]")
+    training = train_demo(settings, options, console, seeded_now=not result.skipped)
+    try:
+        _serve(settings, f"Log in as [bold]{result.demo_username}[/] with the password "
+                         f"[bold]{result.demo_password}[/]")
+    finally:
+        stop_training(training)
 
 
 llm_app = typer.Typer(help="Language model runtimes (Ollama, llama.cpp, vLLM, LM Studio, GGUF files).",

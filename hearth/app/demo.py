@@ -1,10 +1,14 @@
 """`hearth demo`: seed a community (LastFM-2k when its files are in the data directory, else a
-labelled synthetic one), train the unified model on the app's event log, then serve. Running
+labelled synthetic one), serve at once, and train the unified model on the app's event log in
+the background (the server switches to it when it is better on validation). Running
 it again on a demo database keeps what is there (no duplicate rows, no retraining when a model
 trained on this database exists); `fresh` starts over."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +25,7 @@ class DemoOptions:
     synthetic: bool = False  # even when LastFM-2k is available
     train: bool = True
     fresh: bool = False
-    quick: bool = True  # the quick training preset: a first start in minutes on two cores
+    quick: bool = False  # the quick preset (minutes, barely personal); the full one runs in the background
     seed: int = 0
 
 
@@ -102,24 +106,50 @@ def trained_snapshot(settings: Settings) -> Path | None:
     return Path(path) if path and Path(path).exists() else None
 
 
-def train_demo(settings: Settings, options: DemoOptions, console: Console, seeded_now: bool) -> None:
-    """Train the unified model on the seeded events, unless a model trained on them exists.
-    A failed training is reported and the server starts with the heuristic ranker."""
+def train_demo(settings: Settings, options: DemoOptions, console: Console,
+               seeded_now: bool) -> subprocess.Popen | None:
+    """Start training the unified model on the seeded events in the background, unless a model
+    trained on them exists; the server comes up at once with the heuristic ranker and switches
+    to the model (hot reload) when the run publishes a snapshot, which it does only when the
+    model beats popularity on validation (`--require-better`). Returns the training process."""
     if not options.train:
         console.print("Not training (--no-train): the feed uses the heuristic ranker until "
                       "`hearth train --from-db` writes a snapshot.")
-        return
+        return None
     existing = None if seeded_now else trained_snapshot(settings)
     if existing is not None:
         console.print(f"A model trained on this database exists ({existing}): not training again.")
+        return None
+    settings.snapshot_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.snapshot_dir / "training.log"
+    command = [sys.executable, "-m", "hearth.cli", "train", "--from-db", "--require-better",
+               "--out", str(settings.snapshot_dir), "--seed", str(options.seed)]
+    env = {**os.environ, "HEARTH_DATABASE_URL": settings.database_url}  # not on a command line others can read
+    if options.quick:
+        command.append("--quick")
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    console.print(f"Training the unified model in the background ({'quick' if options.quick else 'full'} budget, "
+                  f"log: {log_path}); the feed uses the heuristic ranker until the model beats it on validation.")
+    return proc
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the server process dies, however it dies (uvicorn
+    re-raises the signal that stopped it, so the server's own clean-up may never run)."""
+    import ctypes
+    import signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def stop_training(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """Stop a background training run that is still going (the server is shutting down)."""
+    if proc is None or proc.poll() is not None:
         return
-    from hearth.serving.train_app import train_from_db
-    console.print(f"Training the unified model on the app's events ({'quick' if options.quick else 'full'} "
-                  f"budget); the snapshot goes to {settings.snapshot_dir}.")
+    proc.terminate()
     try:
-        result = train_from_db(settings, quick=options.quick, seed=options.seed, progress=True)
-    except Exception as e:  # the demo still comes up; the message says what went wrong
-        console.print(f"[yellow]Training did not finish ({type(e).__name__}: {e}); "
-                      "serving with the heuristic ranker.[/]")
-        return
-    console.print(f"Trained on {result.events:,} events ({', '.join(result.tasks)}): snapshot {result.snapshot}.")
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

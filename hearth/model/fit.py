@@ -59,7 +59,7 @@ def side_features(split: Split, settings: dict[str, Any]) -> dict[str, np.ndarra
         if "author" not in meta:
             raise ValueError("use_authors needs item authors (item_meta['author']) in the event log")
         side["item_author"] = np.asarray(meta["author"], dtype=np.int64)
-    if flat.get("item_cooccurrence"):
+    if flat.get("item_cooccurrence") and split.log.n_items:
         side["item_similarity"] = item_similarity(split)
     if flat.get("graph_context") or flat.get("graph_features"):
         log = split.log

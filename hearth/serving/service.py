@@ -52,6 +52,7 @@ from hearth.serving.rank import (
     standardise,
 )
 from hearth.serving.snapshots import SnapshotWatcher
+from hearth.serving.training_marker import training_status
 from hearth.settings import Settings
 
 MAX_FEED_LIMIT = 40
@@ -121,7 +122,12 @@ class ServingState:
         if scorer is not None:
             out.update(scorer.describe())
         out["last_error"] = self.watcher.last_error
+        out["training"] = self.training()
         return out
+
+    def training(self) -> dict[str, Any] | None:
+        """The training run under way on this server's snapshot folder ({"pid", "started_at"}), if any."""
+        return training_status(self.settings.snapshot_dir)
 
     # ---- the feed ------------------------------------------------------------------------------
     async def feed(self, db: AsyncSession, viewer: Account, limit: int = 20, cursor: str | None = None, *,

@@ -7,6 +7,11 @@ scored through their author) and the verb head weighted in (the feed ranks by pe
 probabilities). Tasks: next item (sequential leave-one-out on each account's timed events)
 and, where accounts follow each other, next account (people holdout). Early stopping uses
 the validation stage only.
+
+With `require_better`, a snapshot is published only when the model beats popularity on the
+same validation users (mean NDCG@10 over its tasks): a server that already serves something
+sensible is never switched to a model that has not learned enough yet. While a run is under
+way, `<snapshot_dir>/TRAINING.json` says so (its PID and start), which the app shows.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from sqlalchemy import update
 
 from hearth.app.db import make_sync_engine
 from hearth.app.models import ModelRun
+from hearth.baselines import BASELINES
 from hearth.bench.presets import QUICK, VARIANTS
-from hearth.eval.split import make_split
+from hearth.eval.evaluate import evaluate
+from hearth.eval.split import Split, make_split
 from hearth.events import ACCOUNT, ITEM, EventLog
 from hearth.model.fit import fit, write_snapshot
 from hearth.serving.applog import load_app_log
+from hearth.serving.training_marker import training_marker
 from hearth.settings import Settings
 
 APP_PRESET: dict[str, dict[str, Any]] = {
@@ -37,6 +45,10 @@ APP_PRESET: dict[str, dict[str, Any]] = {
 QUICK_APP: dict[str, dict[str, Any]] = {"model": dict(QUICK["model"]),
                                         "train": {**QUICK["train"], "epochs": 3, "max_steps_per_epoch": 50}}
 MIN_FOLLOWS_FOR_PEOPLE = 10
+
+
+class NotBetterError(ValueError):
+    """The trained model did not beat the popularity baseline on validation: not published."""
 
 
 @dataclass
@@ -64,9 +76,21 @@ def app_protocols(log: EventLog) -> dict[str, str]:
     return protocols
 
 
+def popularity_valid(split: Split, tasks: list[str]) -> dict[str, dict[str, float]]:
+    pop = BASELINES["pop"]()
+    pop.fit(split)
+    return {t: evaluate(pop, split, t, "valid", (10,)) for t in tasks}
+
+
+def mean_ndcg(valid: dict[str, dict[str, float]]) -> float:
+    return float(np.mean([m.get("ndcg@10", 0.0) for m in valid.values()])) if valid else 0.0
+
+
 def train_on_log(log: EventLog, root: Path, *, quick: bool = False, seed: int = 0, progress: bool = True,
-                 overrides: dict[str, Any] | None = None) -> tuple[Path, list[str], dict]:
-    """Split, fit and snapshot an app log; (snapshot folder, tasks trained, validation metrics)."""
+                 overrides: dict[str, Any] | None = None,
+                 require_better: bool = False) -> tuple[Path, list[str], dict]:
+    """Split, fit and snapshot an app log; (snapshot folder, tasks trained, validation metrics).
+    With `require_better`, NotBetterError (and no snapshot) unless it beats popularity on validation."""
     if int((log.kind == ITEM).sum()) == 0:
         raise ValueError("the event log has no events on posts yet: nothing to train on")
     split = make_split(log, app_protocols(log), seed)
@@ -76,6 +100,12 @@ def train_on_log(log: EventLog, root: Path, *, quick: bool = False, seed: int = 
                          "(or 3 follows) so one can be held out for validation")
     settings = {**app_settings(quick, seed, tasks, overrides), "progress": progress}
     fitted = fit(split, settings)
+    if require_better:
+        baseline = popularity_valid(split, tasks)
+        model, pop = mean_ndcg(fitted.result.best_valid), mean_ndcg(baseline)
+        if not model > pop:
+            raise NotBetterError(f"the model's validation NDCG@10 {model:.4f} does not beat popularity's "
+                                 f"{pop:.4f}: not published, the current ranker keeps serving")
     info = {"model_name": "hstu", "dataset_source": "app-db", "trained_at": datetime.now(UTC).isoformat(),
             "events_trained_on": len(log), "accounts": log.n_users, "posts": log.n_items}
     path = write_snapshot(fitted, split, Path(root), info)
@@ -84,10 +114,16 @@ def train_on_log(log: EventLog, root: Path, *, quick: bool = False, seed: int = 
 
 def train_from_db(settings: Settings, *, quick: bool = False, seed: int = 0, progress: bool = True,
                   out: Path | None = None, until: datetime | None = None,
-                  overrides: dict[str, Any] | None = None) -> AppTrainResult:
+                  overrides: dict[str, Any] | None = None, require_better: bool = False) -> AppTrainResult:
     """Train on the database at settings.database_url; the snapshot goes to `out` or settings.snapshot_dir."""
     engine = make_sync_engine(settings.database_url)
     root = Path(out or settings.snapshot_dir)
+    with training_marker(root):
+        return _train_from_db(engine, root, quick, seed, progress, until, overrides, require_better)
+
+
+def _train_from_db(engine, root: Path, quick: bool, seed: int, progress: bool,  # noqa: ANN001 - an Engine
+                   until: datetime | None, overrides: dict[str, Any] | None, require_better: bool) -> AppTrainResult:
     try:
         with engine.begin() as conn:
             run_id = conn.execute(ModelRun.__table__.insert().values(
@@ -95,7 +131,7 @@ def train_from_db(settings: Settings, *, quick: bool = False, seed: int = 0, pro
         log = load_app_log(engine, until=until)
         try:
             path, tasks, valid = train_on_log(log, root, quick=quick, seed=seed, progress=progress,
-                                              overrides=overrides)
+                                              overrides=overrides, require_better=require_better)
         except Exception as e:
             with engine.begin() as conn:
                 conn.execute(update(ModelRun).where(ModelRun.id == run_id).values(

@@ -138,3 +138,34 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
             assert [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("accounts", "events")] \
                 == counts
     assert "already holds the synthetic demo community" in proc.stdout.read()
+
+
+def test_demo_serves_at_once_while_the_model_trains_in_the_background(tmp_path):
+    import json
+    import os
+    db, snaps = tmp_path / "demo.db", tmp_path / "snapshots"
+    port = _free_port()
+    args = _hearth("demo", "--synthetic", "--database-url", f"sqlite:///{db}", "--port", str(port),
+                   "--snapshot-dir", str(snaps), "--accounts", "40", "--posts", "200", "--events", "1200")
+    with _running(args, tmp_path, port) as (proc, base):
+        marker = json.loads((snaps / "TRAINING.json").read_text())  # the server answers; training goes on
+        pid = marker["pid"]
+        os.kill(pid, 0)
+        assert httpx.get(f"{base}/health").status_code == 200
+    out = proc.stdout.read()
+    assert "Training the unified model in the background" in out and "training.log" in out
+    assert not _alive(pid, wait=10.0)  # stopped with the server
+
+
+def _alive(pid: int, wait: float) -> bool:
+    """Whether a process still runs after up to `wait` seconds (a zombie waiting to be reaped does not)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        if state in ("Z", "X"):
+            return False
+        time.sleep(0.1)
+    return True

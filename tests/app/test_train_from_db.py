@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -181,3 +183,38 @@ def test_cli_train_from_db(tmp_path):
 def test_cli_train_from_db_rejects_a_bad_url(bad):
     res = CliRunner().invoke(cli, ["train", "--from-db", "--database-url", bad, "--quick"])
     assert res.exit_code == 2 and "database URL" in res.output
+
+
+async def test_require_better_keeps_a_model_that_learned_nothing_unpublished(settings, db):
+    from hearth.serving.train_app import NotBetterError
+    await _seed(db)
+    await db.commit()
+    with pytest.raises(NotBetterError, match="does not beat popularity"):  # lr 0: the random initial weights
+        await asyncio.to_thread(train_from_db, settings, quick=True, progress=False, require_better=True,
+                                overrides={"lr": 0.0})
+    assert versions(settings.snapshot_dir) == []  # nothing for the server to switch to
+    assert not (settings.snapshot_dir / "TRAINING.json").exists()
+    run = await db.scalar(select(ModelRun).order_by(ModelRun.id.desc()))
+    assert run.finished_at is not None and "popularity" in run.metrics["error"]
+    # The same data, trained for real: published.
+    result = await asyncio.to_thread(train_from_db, settings, progress=False, require_better=True,
+                                     overrides={"max_minutes": 2.0, "bf16": False})
+    assert versions(settings.snapshot_dir) == [result.snapshot]
+
+
+def test_training_marker_says_a_run_is_under_way_until_it_ends(tmp_path):
+    import json
+    import os
+
+    from hearth.app.web.render import ranker_label
+    from hearth.serving.training_marker import training_marker, training_status
+    assert training_status(tmp_path) is None
+    with training_marker(tmp_path):
+        assert training_status(tmp_path)["pid"] == os.getpid()
+        assert "while the Hearth model trains" in ranker_label("heuristic", training=True)
+    assert training_status(tmp_path) is None and not (tmp_path / "TRAINING.json").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "TRAINING.json").write_text(json.dumps({"pid": dead.pid, "started_at": "x"}))
+    assert training_status(tmp_path) is None  # killed runs leave a marker that no longer counts
+    assert ranker_label("heuristic") == "Ranked by recency and engagement until a model is trained"

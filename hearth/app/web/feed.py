@@ -28,8 +28,9 @@ async def for_you(request: Request, cursor: str | None = None, db: AsyncSession 
         raise Invalid("this feed link is out of date; start again from the top of For you") from None
     entries = [Entry(e.post, e.reason, e.source) for e in feed.entries]
     next_url = more_url("/home", cursor=feed.cursor) if feed.cursor else None
+    training = request.app.state.serving.training() is not None
     return await timeline_response(request, db, "home.html", entries, next_url,
-                                   {"ranker": ranker_label(feed.ranker), "first_page": not cursor,
+                                   {"ranker": ranker_label(feed.ranker, training), "first_page": not cursor,
                                     "caught_up": feed.caught_up},
                                    surface="for_you")
 

@@ -107,7 +107,7 @@ async def people_you_may_know(request: Request, db: AsyncSession = Depends(get_d
     status = request.app.state.serving.status()
     return await page(request, db, "people.html", {
         "people": people, "rels": await relationship_map(db, user.account, [s.account for s in suggestions]),
-        "ranker": ranker_label(status.get("ranker")), "next_url": None})
+        "ranker": ranker_label(status.get("ranker"), status.get("training") is not None), "next_url": None})
 
 
 @router.post("/@{username}/{action}")

@@ -183,9 +183,14 @@ def here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def ranker_label(ranker: str | None) -> str:
+def ranker_label(ranker: str | None, training: bool = False) -> str:
+    """Which ranker serves this page, and whether a model is being trained meanwhile."""
     if ranker and ranker.startswith("model"):
-        return "Ranked by the Hearth model"
+        label = "Ranked by the Hearth model"
+        return label + " (a newer model is training)" if training else label
+    if training:
+        return ("Ranked by recency and engagement while the Hearth model trains; "
+                "it takes over once it ranks better on validation")
     return "Ranked by recency and engagement until a model is trained"
 
 
