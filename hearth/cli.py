@@ -108,6 +108,9 @@ def bench_replay(dataset: Annotated[str, typer.Option("--dataset", "-d", help="l
                  model: Annotated[bool, typer.Option(help="Also train the unified model on the past and replay "
                                                           "its feed.")] = True,
                  quick: Annotated[bool, typer.Option(help="Tiny model (minutes in all).")] = False,
+                 learned: Annotated[bool, typer.Option(help="Also fit the learned value model on the log's past "
+                                                            "(one horizon before the cut) and replay its feed.")]
+                 = True,
                  max_minutes: Annotated[float, typer.Option(help="Training budget of the model.")] = 8.0,
                  seed: int = 0,
                  cut: Annotated[float, typer.Option(help="Cut at this quantile of like times.")] = 0.8,
@@ -117,7 +120,7 @@ def bench_replay(dataset: Annotated[str, typer.Option("--dataset", "-d", help="l
                  out: Annotated[Path | None, typer.Option(help="Result JSON (default "
                                                               "benchmarks/results/replay-<dataset>.json).")] = None,
                  ) -> None:
-    """Offline replay of the feed: chronological vs ranked (heuristic, model) at a past cut time."""
+    """Offline replay of the feed: chronological vs ranked (heuristic, model, learned value model) at a past cut."""
     import tempfile
 
     from hearth.data import DataError
@@ -127,7 +130,7 @@ def bench_replay(dataset: Annotated[str, typer.Option("--dataset", "-d", help="l
         try:
             result = run_replay(dataset, data_dir, out, workdir or Path(tmp), model=model, quick=quick,
                                 max_minutes=max_minutes, seed=seed, cut_quantile=cut, horizon_days=horizon_days,
-                                log=console.print)
+                                log=console.print, learned=learned)
         except (DataError, ValueError) as e:
             _fail(str(e))
     from rich.table import Table

@@ -40,6 +40,7 @@ from hearth.app.seed.community import US, Community, write_community
 from hearth.bench.machine import machine_info
 from hearth.eval.metrics import compute_metrics
 from hearth.serving.service import ServingState
+from hearth.serving.value_model import FEATURES, ValueModel, fit_value_model
 from hearth.settings import Settings
 
 KS: tuple[int, ...] = (10, 20, 40)
@@ -93,13 +94,14 @@ def cut_community(c: Community, cut_us: int) -> Community:
 
 
 def prepare(c: Community, workdir: Path, cut_quantile: float = 0.8, horizon_days: float = 7.0,
-            seed: int = 0) -> ReplaySetup:
-    """Cut the community, write the past into `workdir/replay.db`, collect the targets, split users."""
+            seed: int = 0, cut_us: int | None = None) -> ReplaySetup:
+    """Cut the community (at `cut_us`, else the like-time quantile), write the past into
+    `workdir/replay.db`, collect the targets, split users."""
     if not 0 < cut_quantile < 1:
         raise ValueError("cut_quantile must be between 0 and 1")
     if len(c.like_ts) == 0:
         raise ValueError("the community has no likes to replay")
-    cut_us = int(np.quantile(c.like_ts, cut_quantile))
+    cut_us = int(np.quantile(c.like_ts, cut_quantile)) if cut_us is None else int(cut_us)
     horizon_us = int(horizon_days * 86_400 * US)
     workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / "replay.db"
@@ -222,6 +224,62 @@ def choose(setup: ReplaySetup, snapshot_dir: Path, name: str, grid: tuple[dict[s
             "valid": best["valid"], "test": test}
 
 
+# ---- the learned value model: fit on the log's past ---------------------------------------------------
+L2_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
+LEARNED_SHARES: tuple[float, ...] = (0.3, 0.1, 0.0)  # out-of-network share, chosen on validation with the L2
+
+
+async def candidate_table(setup: ReplaySetup, users: list[int], snapshot_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(features, engaged?) of every feed candidate of each user at the setup's cut."""
+    settings = Settings(database_url=setup.url, snapshot_dir=snapshot_dir)
+    engine = make_engine(setup.url)
+    serving = ServingState(settings, make_sessionmaker(engine))
+    xs, ys = [], []
+    try:
+        await serving.reload()
+        async with make_sessionmaker(engine)() as db:
+            for u in tqdm(users, desc="value-model rows", unit="user", leave=False, disable=None):
+                ids, rows = await serving.candidate_rows(db, await db.get(Account, u), setup.cut)
+                xs.append(rows)
+                ys.append(np.fromiter((i in setup.targets[u] for i in ids), dtype=np.float64, count=len(ids)))
+                db.expunge_all()
+    finally:
+        await engine.dispose()
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit_value_models(c: Community, setup: ReplaySetup, workdir: Path, *, model: bool, quick: bool,
+                     max_minutes: float, seed: int, max_users: int = 600,
+                     log: Callable[[str], None] = print) -> tuple[list[Path], dict[str, Any]]:
+    """The same protocol one horizon earlier (cut at T - horizon, labels in (T - horizon, T]), so
+    nothing after T is read: a model trained on that past, the candidates of (up to `max_users`)
+    users with labels, and one logistic regression per L2 in L2_GRID, each written as a file."""
+    horizon_us = int(setup.horizon_days * 86_400 * US)
+    past = prepare(c, workdir / "fit", horizon_days=setup.horizon_days, seed=seed,
+                   cut_us=int(round(setup.cut.timestamp() * US)) - horizon_us)
+    snaps = workdir / "fit" / "snapshots"
+    snaps.mkdir(parents=True, exist_ok=True)
+    if model:
+        from hearth.serving.train_app import train_from_db
+        train_from_db(Settings(database_url=past.url, snapshot_dir=snaps), quick=quick, seed=seed,
+                      overrides={"max_minutes": max_minutes})
+    users = sorted(past.targets)
+    if len(users) > max_users:
+        users = sorted(np.random.default_rng(seed).choice(users, max_users, replace=False).tolist())
+    t0 = time.perf_counter()
+    x, y = asyncio.run(candidate_table(past, users, snaps))
+    log(f"value model: {len(x):,} candidate rows ({int(y.sum())} engaged) from {len(users)} users at "
+        f"{past.cut.isoformat()}")
+    paths = []
+    for l2 in L2_GRID:
+        vm = fit_value_model(x, y, l2, info={"fit_cut": past.cut.isoformat(), "users": len(users)})
+        paths.append(vm.save(workdir / f"value-model-l2-{l2:g}.json"))
+    weights = {str(p.name): dict(zip(FEATURES, ValueModel.load(p).weights.round(4).tolist(), strict=True))
+               for p in paths}
+    return paths, {"fit_cut": past.cut.isoformat(), "fit_users": len(users), "rows": len(x),
+                   "positives": int(y.sum()), "seconds": round(time.perf_counter() - t0, 1), "weights": weights}
+
+
 # ---- the whole run ----------------------------------------------------------------------------------
 def build_community(dataset: str, data_dir: Path | None, seed: int) -> Community:
     if dataset == "lastfm-2k":
@@ -236,7 +294,7 @@ def build_community(dataset: str, data_dir: Path | None, seed: int) -> Community
 def run_replay(dataset: str, data_dir: Path | None, out: Path, workdir: Path, *, model: bool = True,
                quick: bool = False, max_minutes: float = 8.0, seed: int = 0, cut_quantile: float = 0.8,
                horizon_days: float = 7.0, log: Callable[[str], None] = print,
-               community: Community | None = None) -> dict[str, Any]:
+               community: Community | None = None, learned: bool = True) -> dict[str, Any]:
     """Run the replay and write its JSON to `out`; returns the result. `community` replaces
     the dataset's (tests replay a small generated one)."""
     started = time.perf_counter()
@@ -262,6 +320,13 @@ def run_replay(dataset: str, data_dir: Path | None, out: Path, workdir: Path, *,
                             "tasks": trained.tasks, "train_valid": trained.valid,
                             "train_seconds": round(time.perf_counter() - t0, 1),
                             **choose(setup, snaps, "model", model_grid(systems["heuristic"]["chosen"]))}
+    if learned:
+        paths, fitted = fit_value_models(community, setup, workdir, model=model, quick=quick,
+                                         max_minutes=max_minutes, seed=seed, log=log)
+        serving_snaps = workdir / "snapshots" if model else empty
+        grid = tuple({**systems["heuristic"]["chosen"], "feed_out_of_network_share": share,
+                      "feed_value_model": str(path)} for share in LEARNED_SHARES for path in paths)
+        systems["learned"] = {"value_model": fitted, **choose(setup, serving_snaps, "learned", grid)}
     result = {
         "dataset": dataset, "benchmark": "feed-replay",
         "protocol": {"name": "replay-cut", "cut_quantile": cut_quantile, "cut": setup.cut.isoformat(),

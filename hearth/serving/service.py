@@ -23,12 +23,14 @@ action event (follow, like, hide, ...): acting changes the very next page.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,7 +55,10 @@ from hearth.serving.rank import (
 )
 from hearth.serving.snapshots import SnapshotWatcher
 from hearth.serving.training_marker import training_status
+from hearth.serving.value_model import FEATURES, ValueModel, post_features
 from hearth.settings import Settings
+
+log = logging.getLogger("hearth.serving")
 
 MAX_FEED_LIMIT = 40
 MAX_PEOPLE_LIMIT = 80
@@ -102,6 +107,14 @@ class ServingState:
         self._friends_of_friends = TimedCache(ttl=300.0, max_keys=4096)
         self._co_likers = TimedCache(ttl=300.0, max_keys=4096)
         self._model_proposals = TimedCache(ttl=60.0, max_keys=4096)  # (similar posts, suggested accounts)
+        self.value_model: ValueModel | None = None
+        self.value_model_error: str | None = None
+        if settings.feed_value_model is not None:
+            try:
+                self.value_model = ValueModel.load(settings.feed_value_model)
+            except ValueError as e:  # the blend serves; status says why
+                self.value_model_error = str(e)
+                log.error("%s; ranking with the built-in value blend", e)
 
     # ---- lifecycle and status ------------------------------------------------------------------
     async def start(self) -> None:
@@ -122,6 +135,8 @@ class ServingState:
         if scorer is not None:
             out.update(scorer.describe())
         out["last_error"] = self.watcher.last_error
+        out["value_model"] = (str(self.settings.feed_value_model) if self.value_model is not None
+                              else self.value_model_error)
         out["training"] = self.training()
         return out
 
@@ -267,6 +282,11 @@ class ServingState:
         now = unix(ctx.now)
         model_scores = scorer.score_posts(history, cands) if scorer is not None else {}
         head = standardise({pid: s.head for pid, s in model_scores.items()})
+        if self.value_model is not None:  # learned: p(engage) from every signal at once, freshness included
+            rows = self.value_rows(cands, ctx, affinity, model_scores, head)
+            p = self.value_model.probabilities(rows) if len(cands) else []
+            return [Scored(f, float(v), 1.0, float(v), "model" if f.id in model_scores else "heuristic")
+                    for f, v in zip(cands, p, strict=True)]
         out = []
         for f in cands:
             fresh = freshness(now - f.created_at, half_life)
@@ -278,6 +298,31 @@ class ServingState:
                 value, who = heuristic_value(f, ctx.following, affinity, now, weights), "heuristic"
             out.append(Scored(f, value, fresh, final_score(value, fresh), who))
         return out
+
+    @staticmethod
+    def value_rows(cands: list[PostFacts], ctx: ViewerContext, affinity: dict[int, float],
+                   model_scores: dict, head: dict[int, float]) -> np.ndarray:
+        """The value model's features of each candidate: [len(cands), len(FEATURES)]."""
+        now = unix(ctx.now)
+        return np.array([post_features(f, ctx.following, affinity, now, head.get(f.id),
+                                       model_scores[f.id].verbs if f.id in model_scores else None)
+                         for f in cands], dtype=np.float64).reshape(len(cands), len(FEATURES))
+
+    async def candidate_rows(self, db: AsyncSession, viewer: Account,
+                             now: datetime) -> tuple[list[int], np.ndarray]:
+        """Every post the feed would consider for the viewer at `now` (none they already acted
+        on or saw) and its value-model features: what fitting the value model reads."""
+        ctx = await self._context(db, viewer.id, now)
+        scorer = self.watcher.current
+        history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len)) if scorer else []
+        pool = await self._candidates(db, ctx, scorer if history else None, history)
+        cands = [f for f in pool.values() if f.author != viewer.id and f.author not in ctx.excluded_authors]
+        marks = await src.viewer_marks(db, viewer.id, [f.id for f in cands], now)
+        cands = [f for f in cands if f.id not in marks]
+        affinity = await src.author_affinity(db, viewer.id)
+        model_scores = scorer.score_posts(history, cands) if scorer is not None and history else {}
+        head = standardise({pid: s.head for pid, s in model_scores.items()})
+        return [f.id for f in cands], self.value_rows(cands, ctx, affinity, model_scores, head)
 
     async def _entries(self, db: AsyncSession, page: list[Scored], affinity: dict[int, float],
                        ranked_at: datetime) -> list[FeedEntry]:

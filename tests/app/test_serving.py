@@ -326,7 +326,12 @@ def test_replay_cuts_the_past_and_compares_feeds(tmp_path):
     result = replay.run_replay("synthetic", None, out, tmp_path / "w2", model=False, community=c, horizon_days=2,
                                log=lambda _: None)
     saved = json.loads(out.read_text())
-    assert saved["systems"].keys() == {"chronological", "heuristic"} and "cpu" in saved["machine"]
+    assert saved["systems"].keys() == {"chronological", "heuristic", "learned"} and "cpu" in saved["machine"]
+    learned = saved["systems"]["learned"]
+    fit_cut = replay.dt.datetime.fromisoformat(learned["value_model"]["fit_cut"])
+    assert fit_cut + timedelta(days=2) == setup.cut  # fit on the past: its labels end at the cut
+    assert learned["value_model"]["positives"] > 0 and learned["chosen"]["feed_value_model"].endswith(".json")
+    assert len(learned["valid_by_settings"]) == len(replay.L2_GRID) * len(replay.LEARNED_SHARES)
     assert saved["systems"]["heuristic"]["chosen"] in [dict(g) for g in replay.GRID]
     for system in saved["systems"].values():
         assert 0.0 <= system["test"]["recall@40"] <= 1.0 and system["test"]["users"] == len(setup.test_users)
@@ -347,3 +352,51 @@ def test_heuristic_value_matches_its_probabilities():
     stranger = PostFacts(4, 10, 3000.0)
     assert all(heuristic_value(p, {5}, {6: 4.0}, 3600.0, DEFAULT_VALUE_WEIGHTS)
                > heuristic_value(stranger, {5}, {6: 4.0}, 3600.0, DEFAULT_VALUE_WEIGHTS) for p in posts_[:2])
+
+
+# ---- the learned value model ------------------------------------------------------------------------
+def test_value_model_learns_which_signal_predicts_engagement(tmp_path):
+    from hearth.serving.value_model import FEATURES, ValueModel, fit_value_model
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, len(FEATURES)))
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(2.0 * x[:, FEATURES.index("affinity")] - 1.0)))).astype(float)
+    vm = fit_value_model(x, y, l2=1e-4)
+    strongest = FEATURES[int(np.argmax(np.abs(vm.weights)))]
+    assert strongest == "affinity" and vm.weights[FEATURES.index("affinity")] > 1.5
+    again = ValueModel.load(vm.save(tmp_path / "vm.json"))
+    assert np.allclose(again.probabilities(x[:5]), vm.probabilities(x[:5]))
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="fit it again"):
+        ValueModel.load(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="both engaged and not-engaged"):
+        fit_value_model(x[:10], np.zeros(10))
+
+
+async def test_feed_ranks_by_the_learned_value_model_when_given_one(settings, db, tmp_path):
+    from hearth.serving.value_model import FEATURES, ValueModel
+    p, made = await _community(db)
+    n = len(FEATURES)
+    # A value model that prefers strangers' posts (in_network weighs against): the page follows it.
+    against = np.zeros(n)
+    against[FEATURES.index("in_network")] = -3.0
+    path = ValueModel(against, 0.0, np.zeros(n), np.ones(n), {}).save(tmp_path / "vm.json")
+    engine = make_engine(settings.database_url)
+    try:
+        state = ServingState(settings.model_copy(update={"feed_value_model": path,
+                                                         "feed_out_of_network_share": 0.5}),
+                             make_sessionmaker(engine))
+        page = await state.feed(db, p["ann"], limit=20)
+        following = {p["bob"].id, p["cat"].id}
+        in_net = [e.post.account_id in following for e in page.entries]
+        assert in_net and not in_net[0] and in_net == sorted(in_net)  # every stranger's post above followed ones
+        assert state.status()["value_model"] == str(path)
+        ids, rows = await state.candidate_rows(db, p["ann"], utcnow())
+        assert rows.shape == (len(ids), n) and set(ids) >= {e.post.id for e in page.entries}
+        # A broken file: a clear status, and the built-in blend serves.
+        (tmp_path / "broken.json").write_text("{")
+        broken = ServingState(settings.model_copy(update={"feed_value_model": tmp_path / "broken.json"}),
+                              make_sessionmaker(engine))
+        assert "unreadable" in broken.status()["value_model"]
+        assert (await broken.feed(db, p["ann"], limit=20)).entries
+    finally:
+        await engine.dispose()
