@@ -147,3 +147,16 @@ def test_people_self_is_excluded():
     m = evaluate(_TableScorer(self_first), split, "people", "test", ks=(1, 10))
     assert TASK_KIND["people"] == ACCOUNT
     assert m["hr@1"] == 1.0 and m["hits@10"] == 1.0 and m["users"] == 20
+
+
+def test_validation_sample_is_fixed_and_a_subset():
+    from hearth.eval.evaluate import sample_queries
+    from hearth.eval.split import Queries
+    q = Queries(users=np.array([1, 4, 6, 9, 12]), offsets=np.array([0, 2, 3, 6, 7, 9]),
+                targets=np.array([10, 11, 20, 30, 31, 32, 40, 50, 51]))
+    a, b = sample_queries(q, 3, seed=0), sample_queries(q, 3, seed=0)
+    assert np.array_equal(a.users, b.users) and len(a.users) == 3
+    for i, u in enumerate(a.users):  # each kept user keeps exactly its own targets
+        j = int(np.flatnonzero(q.users == u)[0])
+        assert a.targets[a.offsets[i]:a.offsets[i + 1]].tolist() == q.targets[q.offsets[j]:q.offsets[j + 1]].tolist()
+    assert sample_queries(q, None) is q and sample_queries(q, 10) is q

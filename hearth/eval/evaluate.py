@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from hearth.eval.metrics import compute_metrics, rank_targets
-from hearth.eval.split import TASK_KIND, Split
+from hearth.eval.split import TASK_KIND, Queries, Split
 from hearth.events import ACCOUNT
 
 
@@ -36,10 +36,24 @@ def _as_scores(raw: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> torch.
     return t.nan_to_num_(nan=float("-inf"), posinf=float("inf"), neginf=float("-inf"))
 
 
+def sample_queries(queries: Queries, sample: int | None, seed: int = 0) -> Queries:
+    """The same `sample` users every time for a seed (all of them when there are not more)."""
+    if sample is None or sample >= len(queries.users):
+        return queries
+    keep = np.sort(np.random.default_rng(seed).choice(len(queries.users), sample, replace=False))
+    counts = np.diff(queries.offsets)[keep]
+    starts = queries.offsets[keep]
+    targets = np.concatenate([queries.targets[s:s + c] for s, c in zip(starts, counts, strict=True)])
+    return Queries(users=queries.users[keep], offsets=np.append(0, np.cumsum(counts)).astype(np.int64),
+                   targets=targets)
+
+
 def evaluate(scorer: Scorer, split: Split, task: str, stage: str, ks: Sequence[int] = (10, 20, 50, 200),
-             batch_size: int = 1024, progress: bool = False) -> dict[str, float]:
-    """Rank all candidates for each query user of (task, stage); metrics averaged over users + "users"."""
-    queries = split.queries(task, stage)
+             batch_size: int = 1024, progress: bool = False, sample: int | None = None,
+             seed: int = 0) -> dict[str, float]:
+    """Rank all candidates for each query user of (task, stage); metrics averaged over users + "users".
+    `sample`: a fixed (seeded) subset of that many query users, for cheap model selection."""
+    queries = sample_queries(split.queries(task, stage), sample, seed)
     n_t = split.n_targets(task)
     people = TASK_KIND[task] == ACCOUNT
     ranks: list[np.ndarray] = []

@@ -45,6 +45,7 @@ class TrainConfig:
     metric: str = "ndcg@10"
     tasks: list[str] = field(default_factory=lambda: ["items"])  # early stopping averages these
     input_kinds: list[str] | None = None  # e.g. ["item"]: the model sees only those events (ablations)
+    valid_sample: int | None = None  # model selection on this many (fixed, seeded) validation users; None: all
     distill_mix: float = 0.5  # with a teacher: weight of its soft targets against the true labels
     distill_temperature: float = 1.0  # with a teacher: softmax temperature of both models' scores
     progress: bool = True
@@ -93,7 +94,8 @@ def make_batches(windows: list[np.ndarray], batch_size: int, rng: np.random.Gene
 
 
 def validate(scorer: ModelScorer, split: Split, cfg: TrainConfig) -> dict[str, dict[str, float]]:
-    return {task: evaluate(scorer, split, task, "valid", ks=(10, 50)) for task in cfg.tasks}
+    return {task: evaluate(scorer, split, task, "valid", ks=(10, 50), sample=cfg.valid_sample, seed=cfg.seed)
+            for task in cfg.tasks}
 
 
 def train(split: Split, model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path | None = None,
