@@ -552,3 +552,47 @@ async def test_instance(client, settings):
     assert {"uri", "title", "description", "urls", "stats", "languages", "registrations"} <= set(v1)
     assert (await client.get("/api/v1/instance/peers")).json() == []
     assert (await client.get("/api/v1/custom_emojis")).json() == []
+
+
+async def test_ids_beyond_64_bits_are_not_found_never_a_server_error(client, settings):
+    """Every route with an id in its path, and the id-valued query and body parameters, with ids
+    of 2^63 and 2^64 (past the database's BIGINT), with and without a token: 4xx or an empty page."""
+    from starlette.routing import Route
+    app = client._transport.app  # noqa: SLF001 - the app under test
+    app_ = await new_app(client)
+    ann = await sign_up(client, app_, "ann")
+    await client.post("/api/v1/statuses", headers=ann, data={"status": "hello"})
+    huge = [str(2**63), str(2**64), "-" + str(2**63)]
+    checked = 0
+    def routes(found):  # noqa: ANN001, ANN202 - included routers nest their routes
+        for r in found:
+            inner = getattr(r, "original_router", None)
+            if inner is not None:
+                yield from routes(inner.routes)
+            elif isinstance(r, Route):
+                yield r
+
+    for route in routes(app.routes):
+        if "{" not in route.path or route.path.startswith("/static"):
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
+            for value in huge:
+                path = re.sub(r"\{[^}]+\}", value, route.path)
+                for headers in ({}, ann):
+                    r = await client.request(method, path, headers=headers)
+                    assert r.status_code < 500, (method, path, r.status_code, r.text[:200])
+                    checked += 1
+    assert checked > 100
+    for value in huge:
+        for name in ("max_id", "since_id", "min_id"):
+            r = await client.get("/api/v1/timelines/home", params={name: value}, headers=ann)
+            assert r.status_code == 200 and isinstance(r.json(), list), (name, value, r.text)
+        r = await client.get("/api/v1/accounts/relationships", params={"id[]": value}, headers=ann)
+        assert r.status_code in (200, 404, 422), r.text
+        r = await client.post("/api/v1/statuses", headers=ann, data={"status": "re", "in_reply_to_id": value})
+        assert r.status_code == 404, r.text
+        r = await client.post("/api/hearth/v1/events", headers=ann,
+                              json={"events": [{"verb": "impression", "post_id": value.lstrip("-")}]})
+        assert r.status_code == 422, r.text
+    r = await client.get("/api/v1/timelines/home", params={"max_id": str(2**64)}, headers=ann)
+    assert [s["content"] for s in r.json()] == ["<p>hello</p>"]  # "everything below 2^64"

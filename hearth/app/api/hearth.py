@@ -26,6 +26,7 @@ from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.models import Account, Post
 from hearth.app.services import posts as post_service
 from hearth.app.services.errors import Invalid, Unauthorized
+from hearth.app.services.ids import parse_id
 from hearth.app.services.visibility import not_blocked, visible_to
 
 router = APIRouter(prefix="/api/hearth/v1", tags=["hearth"])
@@ -109,9 +110,11 @@ async def report_events(body: FeedEvents, request: Request, db: AsyncSession = D
                         viewer: Account = Depends(caller("write", write=True))) -> JSONResponse:
     """Impressions and dwell times (buffered) and "not interested" (`hide`, recorded at once).
     Every post must exist and be visible to the caller, else 422 and nothing is written."""
-    ids = {int(e.post_id) for e in body.events}
+    given = {e.post_id: parse_id(e.post_id) for e in body.events}
+    ids = {i for i in given.values() if i is not None}
     q = select(Post.id).where(Post.id.in_(ids), visible_to(viewer), not_blocked(viewer, Post.account_id))
-    missing = ids - set(await db.scalars(q))
+    found = set(await db.scalars(q))
+    missing = {raw for raw, i in given.items() if i not in found}
     if missing:
         raise Invalid(f"unknown post{'s' if len(missing) > 1 else ''}: {', '.join(map(str, sorted(missing)))}; "
                       "nothing was recorded")

@@ -19,7 +19,8 @@ from hearth.app.api.assistant import conversation_json
 from hearth.app.api.hearth import caller
 from hearth.app.models import Account, CreatorAI
 from hearth.app.services.assistant import conversations
-from hearth.app.services.errors import Invalid
+from hearth.app.services.errors import Invalid, NotFound
+from hearth.app.services.ids import parse_id
 from hearth.app.services.studio import ais, direct
 from hearth.studio import cards
 from hearth.studio.persona import disclosure
@@ -176,10 +177,9 @@ async def add_note(ai_id: str, request: Request, db: Db, viewer: Writer,
 @router.delete("/studio/ais/{ai_id}/notes/{knowledge_id}", status_code=204)
 async def delete_note(ai_id: str, knowledge_id: str, request: Request, db: Db, viewer: Writer) -> Response:
     ai = await ais.owned(db, viewer, ai_id)
-    try:
-        key = int(knowledge_id)
-    except ValueError:
-        raise Invalid("knowledge_id must be an id") from None
+    key = parse_id(knowledge_id)
+    if key is None:
+        raise NotFound(f"note {knowledge_id} not found")
     await request.app.state.knowledge.delete_note(ai.id, key)
     return Response(status_code=204)
 

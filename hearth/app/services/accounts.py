@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.models import Account
 from hearth.app.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from hearth.app.services.ids import parse_id
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -91,10 +92,9 @@ async def authenticate(db: AsyncSession, login: str, password: str) -> Account:
 
 
 async def get_account(db: AsyncSession, account_id: int | str) -> Account:
-    try:
-        key = int(account_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"account {account_id!r} not found") from None
+    key = parse_id(account_id)
+    if key is None:
+        raise NotFound(f"account {account_id!r} not found")
     account = await db.get(Account, key)
     if account is None:
         raise NotFound(f"account {account_id} not found")

@@ -12,6 +12,7 @@ from hearth.app.models import Account, Block, Follow, Mute
 from hearth.app.services import events
 from hearth.app.services.accounts import get_account
 from hearth.app.services.errors import Forbidden, Invalid, NotFound
+from hearth.app.services.ids import parse_id
 from hearth.app.services.notifications import notify
 from hearth.app.services.pages import Page
 from hearth.app.services.visibility import is_blocked_between
@@ -130,9 +131,12 @@ async def relationships(db: AsyncSession, viewer: Account, account_ids: Sequence
     ids: list[int] = []
     for a in account_ids:
         try:
-            ids.append(int(a))
+            int(a)
         except (TypeError, ValueError):
             raise Invalid(f"account id {a!r} is not an id") from None
+        key = parse_id(a)
+        if key is not None:  # out of range: no such account, no relationship to report
+            ids.append(key)
     rel = {i: Relationship(i) for i in ids}
     if not ids:
         return []

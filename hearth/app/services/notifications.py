@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from hearth.app.models import NOTIFICATION_TYPES, Account, Mute, Notification, Post
 from hearth.app.services.errors import Invalid, NotFound
+from hearth.app.services.ids import parse_id
 from hearth.app.services.pages import Page
 from hearth.app.services.visibility import is_blocked_between
 
@@ -50,10 +51,9 @@ async def list_notifications(db: AsyncSession, viewer: Account, page: Page, type
 
 
 async def get_notification(db: AsyncSession, viewer: Account, notification_id: int | str) -> Notification:
-    try:
-        key = int(notification_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"notification {notification_id!r} not found") from None
+    key = parse_id(notification_id)
+    if key is None:
+        raise NotFound(f"notification {notification_id!r} not found")
     row = await db.scalar(select(Notification).where(Notification.id == key, Notification.account_id == viewer.id)
                           .options(*NOTIFICATION_LOAD))
     if row is None:

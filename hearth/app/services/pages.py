@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select
 
 from hearth.app.services.errors import Invalid
+from hearth.app.services.ids import clamp_id
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
@@ -17,7 +18,7 @@ def _opt_int(value: int | str | None, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return clamp_id(int(value))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise Invalid(f"{name} must be an id (an integer), not {value!r}") from None
 

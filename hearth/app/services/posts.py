@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from hearth.app.models import VISIBILITIES, Account, Favourite, Mention, Post, PostTag, utcnow
 from hearth.app.services import events
 from hearth.app.services.errors import Forbidden, Invalid, NotFound
+from hearth.app.services.ids import parse_id
 from hearth.app.services.notifications import notify
 from hearth.app.services.pages import Page
 from hearth.app.services.visibility import is_blocked_between, not_blocked, require_visible, visible_to
@@ -25,10 +26,10 @@ POST_LOAD = (selectinload(Post.account), selectinload(Post.reblog).selectinload(
 
 
 def _id(value: int | str | None, what: str) -> int:
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise NotFound(f"{what} {value!r} not found") from None
+    key = parse_id(value)
+    if key is None:
+        raise NotFound(f"{what} {value!r} not found")
+    return key
 
 
 async def load_post(db: AsyncSession, post_id: int | str) -> Post | None:

@@ -15,6 +15,7 @@ from hearth.app.deps import WebUser, client_ip, get_db
 from hearth.app.models import VISIBILITIES, Post
 from hearth.app.services import posts
 from hearth.app.services.errors import NotFound, ServiceError
+from hearth.app.services.ids import parse_id
 from hearth.app.web.render import announce, card_data, error_headers, html, is_htmx, page, reload_posts
 from hearth.app.web.session import csrf_user, current_user, form_user, redirect, require_user, safe_next
 
@@ -30,7 +31,8 @@ ANNOUNCE = {"favourite": "Favourited", "unfavourite": "Removed from favourites",
 
 def _card_key(value: str, default: int) -> int:
     """The id the card's elements are named after (the reblog's own id for a reblog card)."""
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else default
+    key = parse_id(value) if value.isascii() and value.isdigit() else None
+    return default if key is None else key
 
 
 async def _reply_target(db: AsyncSession, user: WebUser | None, in_reply_to_id: str | None) -> Post | None:

@@ -23,6 +23,7 @@ from hearth.app.models import Account, AIDirectThread, AIKnowledge, AssistantCon
 from hearth.app.services import posts as post_service
 from hearth.app.services.assistant import conversations
 from hearth.app.services.errors import Invalid, NotFound, ServiceError
+from hearth.app.services.ids import parse_id
 from hearth.app.services.studio import ais, direct
 from hearth.app.web.assistant import answer_html, entries_for, local_url
 from hearth.app.web.render import error_headers, page
@@ -312,9 +313,10 @@ async def add_note(request: Request, ai_id: str, db: AsyncSession = Depends(get_
 async def delete_note(request: Request, ai_id: str, knowledge_id: str, db: AsyncSession = Depends(get_db),
                       user: WebUser = Depends(form_user)) -> Response:
     ai = await ais.owned(db, user.account, ai_id)
-    if not (knowledge_id.isascii() and knowledge_id.isdigit()):
+    key = parse_id(knowledge_id)
+    if key is None:
         raise NotFound(f"note {knowledge_id} not found")
-    await request.app.state.knowledge.delete_note(ai.id, int(knowledge_id))
+    await request.app.state.knowledge.delete_note(ai.id, key)
     return redirect(f"/studio/{ai.id}/knowledge?deleted=1")
 
 
@@ -419,9 +421,8 @@ async def note_page(request: Request, handle: str, knowledge_id: str, db: AsyncS
                     user: WebUser = Depends(require_user)) -> Response:
     """A note an AI's creator gave it, for anyone who may talk to the AI (its answers cite them)."""
     ai = await ais.require_talk(db, user.account, await ais.by_handle(db, handle))
-    note = None
-    if knowledge_id.isascii() and knowledge_id.isdigit() and len(knowledge_id) < 19:
-        note = await db.get(AIKnowledge, int(knowledge_id))
+    key = parse_id(knowledge_id)
+    note = await db.get(AIKnowledge, key) if key is not None else None
     if note is None or note.ai_id != ai.id or note.kind != "note":
         raise NotFound(f"note {knowledge_id} not found")
     paragraphs = [p.strip("\n") for p in note.text.replace("\r\n", "\n").split("\n\n") if p.strip()]

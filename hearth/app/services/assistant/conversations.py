@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.models import Account, AssistantConversation, AssistantMessage, utcnow
 from hearth.app.services.errors import Invalid, NotFound
+from hearth.app.services.ids import parse_id
 
 MAX_TITLE = 200
 MAX_USER_MESSAGE = 8000
@@ -18,10 +19,10 @@ ROLES = ("user", "assistant", "tool", "note")
 
 
 def _id(value: int | str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound(f"conversation {value!r} not found") from None
+    key = parse_id(value)
+    if key is None:
+        raise NotFound(f"conversation {value!r} not found")
+    return key
 
 
 def _title(text: str) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.models import Account, AssistantMemory, AssistantPrefs, utcnow
 from hearth.app.services.errors import Invalid, NotFound
+from hearth.app.services.ids import parse_id
 
 MAX_FACT = 500
 MAX_FACTS = 200
@@ -43,10 +44,8 @@ async def list_facts(db: AsyncSession, viewer: Account) -> list[AssistantMemory]
 
 
 async def get_fact(db: AsyncSession, viewer: Account, memory_id: int | str) -> AssistantMemory:
-    try:
-        found = await db.get(AssistantMemory, int(memory_id))
-    except (TypeError, ValueError):
-        found = None
+    key = parse_id(memory_id)
+    found = await db.get(AssistantMemory, key) if key is not None else None
     if found is None or found.account_id != viewer.id:
         raise NotFound(f"memory {memory_id} not found")
     return found

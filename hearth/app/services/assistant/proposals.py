@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.models import Account, AssistantProposal, utcnow
 from hearth.app.services.errors import Conflict, NotFound
+from hearth.app.services.ids import parse_id
 
 STATUSES = ("pending", "approved", "rejected", "failed")
 
@@ -29,10 +30,8 @@ async def create(db: AsyncSession, viewer: Account, conversation_id: int, tool_c
 
 
 async def get(db: AsyncSession, viewer: Account, proposal_id: int | str) -> AssistantProposal:
-    try:
-        p = await db.get(AssistantProposal, int(proposal_id))
-    except (TypeError, ValueError):
-        p = None
+    key = parse_id(proposal_id)
+    p = await db.get(AssistantProposal, key) if key is not None else None
     if p is None or p.account_id != viewer.id:
         raise NotFound(f"proposal {proposal_id} not found")
     return p

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from hearth.app.models import AUDIENCES, Account, CreatorAI, Follow, utcnow
 from hearth.app.services.accounts import check_username
 from hearth.app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from hearth.app.services.ids import parse_id
 
 AI_SUFFIX = " · AI"  # on the display name, so every client shows it next to every post
 MAX_AIS_PER_CREATOR = 20
@@ -122,10 +123,9 @@ async def create(db: AsyncSession, owner: Account, name: str, handle: str, **fie
 
 
 async def get(db: AsyncSession, ai_id: int | str) -> CreatorAI:
-    try:
-        key = int(ai_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"AI {ai_id!r} not found") from None
+    key = parse_id(ai_id)
+    if key is None:
+        raise NotFound(f"AI {ai_id!r} not found")
     ai = await db.scalar(select(CreatorAI).where(CreatorAI.id == key).options(*LOAD))
     if ai is None:
         raise NotFound(f"AI {ai_id} not found")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hearth.app.models import Account, AIDirectReply, AIDirectThread, CreatorAI, Post, utcnow
 from hearth.app.services import posts as post_service
 from hearth.app.services.errors import Invalid, NotFound
+from hearth.app.services.ids import parse_id
 from hearth.app.services.studio.ais import owned
 
 MODES = ("ai", "creator")
@@ -71,10 +72,8 @@ async def threads(db: AsyncSession, owner: Account, ai_id: int | str) -> list[tu
 
 async def owned_thread(db: AsyncSession, owner: Account, ai_id: int | str, thread_id: int | str) -> AIDirectThread:
     ai = await owned(db, owner, ai_id)
-    try:
-        t = await db.get(AIDirectThread, int(thread_id))
-    except (TypeError, ValueError):
-        t = None
+    key = parse_id(thread_id)
+    t = await db.get(AIDirectThread, key) if key is not None else None
     if t is None or t.ai_id != ai.id:
         raise NotFound(f"conversation {thread_id} not found")
     return t
