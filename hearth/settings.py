@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     feed_out_of_network_share: float = Field(0.3, ge=0, le=1)  # aimed share of a page from accounts not followed
     people_graph_weight: float = Field(1.0, ge=0)  # people: model z-score + weight * log1p(Adamic-Adar)
     feed_model_weight: float = Field(1.0, ge=0)  # feed: weight of the model's next-post score in p(engage)
+    max_body_bytes: int = Field(1_000_000, ge=1024)  # JSON, form and other request bodies (413 above)
+    max_upload_bytes: int = Field(12_000_000, ge=1024)  # multipart bodies: voice audio, avatars, notes
+    max_json_depth: int = Field(64, ge=2)  # deeper JSON is refused (400) before anything parses it
+    max_query_bytes: int = Field(8192, ge=256)  # longer query strings: 414
     feed_value_model: Path | None = None  # a learned value model (serving/value_model.py) instead of the blend
     text_model: str | None = None  # sentence-transformers name or folder, for post text embeddings
     session_days: int = Field(30, ge=1)

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hearth.app.db import make_engine, make_sessionmaker, migrate
 from hearth.app.ratelimit import RateLimits
+from hearth.app.request_guard import RequestGuard
 from hearth.app.services.errors import RateLimited, ServiceError
 from hearth.app.services.events import EventBuffer
 from hearth.llm.types import LLMError, LLMUnavailable
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["Link", "Retry-After", "X-Hearth-Voice-Backend", "X-Hearth-Speech-Truncated"],
                        allow_credentials=False)
+    uploads = max(settings.max_upload_bytes, settings.voice_max_audio_bytes + 1_000_000)  # room for the form
+    app.add_middleware(RequestGuard, max_body_bytes=uploads, max_form_bytes=settings.max_body_bytes,
+                       max_json_depth=settings.max_json_depth, max_query_bytes=settings.max_query_bytes)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)

@@ -596,3 +596,38 @@ async def test_ids_beyond_64_bits_are_not_found_never_a_server_error(client, set
         assert r.status_code == 422, r.text
     r = await client.get("/api/v1/timelines/home", params={"max_id": str(2**64)}, headers=ann)
     assert [s["content"] for s in r.json()] == ["<p>hello</p>"]  # "everything below 2^64"
+
+
+async def test_oversize_deep_and_malformed_bodies_are_4xx_and_write_nothing(client, settings):
+    from hearth.app.models import OAuthApp
+    before = await count(settings, OAuthApp)
+    big = (b'{"client_name": "' + b"x" * (settings.max_body_bytes + 10)
+           + b'", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}')
+    r = await client.post("/api/v1/apps", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["error"]
+
+    async def chunked():  # no Content-Length: counted while it streams
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b" " * 65536
+    r = await client.post("/api/v1/apps", content=chunked(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    deep = b"[" * 1000 + b"]" * 1000
+    for path in ("/api/v1/apps", "/oauth/token", "/api/hearth/v1/events"):
+        r = await client.post(path, content=deep, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "nested deeper" in r.json()["error"], (path, r.text)
+    nested_ok = b'{"client_name": "a", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "x": [[["fine"]]]}'
+    assert (await client.post("/api/v1/apps", content=nested_ok,
+                              headers={"Content-Type": "application/json"})).status_code == 200
+    r = await client.post("/api/v1/apps", content=b'{"client_name": "\xff\xfe"}',
+                          headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "UTF-8" in r.json()["error"]
+    r = await client.get("/api/v1/timelines/public", params={"q": "x" * (settings.max_query_bytes + 1)})
+    assert r.status_code == 414
+    assert await count(settings, OAuthApp) == before + 1  # only the one good registration
+
+
+def test_json_depth_skips_brackets_inside_strings():
+    from hearth.app.request_guard import json_depth
+    assert json_depth(b'{"a": [1, {"b": "[[[[[["}]}') == 3
+    assert json_depth(b'"just a string with \\" and [ inside"') == 0
+    assert json_depth(b"[" * 70 + b"]" * 70) == 70
