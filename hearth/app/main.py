@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from hearth.app.db import make_engine, make_sessionmaker, migrate
 from hearth.app.ratelimit import RateLimits
@@ -39,6 +40,20 @@ def _validation_message(exc: RequestValidationError) -> str:
         where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "form"))
         parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
     return "; ".join(parts) or "invalid request"
+
+
+def _plain_routes(routes: list) -> Iterator[Route]:
+    for r in routes:
+        inner = getattr(r, "original_router", None)  # an included router keeps its routes there
+        if inner is not None:
+            yield from _plain_routes(inner.routes)
+        elif isinstance(r, Route):
+            yield r
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at `path` (routes for GET answer HEAD too)."""
+    return sorted({m for r in _plain_routes(app.routes) if r.methods and r.path_regex.match(path) for m in r.methods})
 
 
 def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -118,7 +133,10 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = "Record not found"
-        return error_response(request, exc.status_code, message, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method some route serves at this path, not only the first route's
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.url.path))}
+        return error_response(request, exc.status_code, message, headers)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> PlainTextResponse:

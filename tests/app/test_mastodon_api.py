@@ -631,3 +631,13 @@ def test_json_depth_skips_brackets_inside_strings():
     assert json_depth(b'{"a": [1, {"b": "[[[[[["}]}') == 3
     assert json_depth(b'"just a string with \\" and [ inside"') == 0
     assert json_depth(b"[" * 70 + b"]" * 70) == 70
+
+
+async def test_method_not_allowed_lists_every_method_of_the_path(client):
+    r = await client.put("/api/v1/statuses/1")  # GET and DELETE are separate routes of this path
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "DELETE"}
+    r = await client.patch("/api/v1/accounts/update_credentials")
+    assert r.status_code != 405 or "PATCH" in r.headers["allow"]
+    r = await client.delete("/api/v1/apps")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
