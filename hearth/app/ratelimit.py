@@ -1,16 +1,18 @@
-"""Rate limits per user and per IP on writes and log-ins (the `limits` library, in memory:
+"""Rate limits per user and per IP on writes, and on failed log-ins per address (the `limits` library, in memory:
 one server process per database, as `hearth serve` runs)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from hearth.app.services.errors import RateLimited
+from hearth.app.services.errors import RateLimited, Unauthorized
 from hearth.settings import Settings
 
 
@@ -31,9 +33,12 @@ class RateLimits:
         if item is None:
             return
         if not self.limiter.hit(item, rule, key):
-            reset = self.limiter.get_window_stats(item, rule, key).reset_time
-            raise RateLimited(f"too many requests ({item}); try again later",
-                              retry_after=max(1, math.ceil(reset - time.time())))
+            self._refuse(item, rule, key)
+
+    def _refuse(self, item: RateLimitItem, rule: str, key: str) -> None:
+        reset = self.limiter.get_window_stats(item, rule, key).reset_time
+        raise RateLimited(f"too many requests ({item}); try again later",
+                          retry_after=max(1, math.ceil(reset - time.time())))
 
     def write(self, account_id: int | None, ip: str | None) -> None:
         if account_id is not None:
@@ -41,10 +46,26 @@ class RateLimits:
         if ip:
             self.hit("writes_per_ip", ip)
 
-    def login(self, login: str, ip: str | None) -> None:
+    @contextlib.contextmanager
+    def login_attempt(self, login: str, ip: str | None) -> Iterator[None]:
+        """Around a password check. Only failures count, and per account they count per address:
+        guessing from one address is throttled (on one account, and across accounts), while a
+        stranger's wrong guesses never lock the owner out from their own address."""
+        keys = [("logins_per_account", f"{(login or '').strip().lstrip('@').lower()}|{ip or '?'}")]
         if ip:
-            self.hit("logins_per_ip", ip)
-        self.hit("logins_per_account", (login or "").strip().lower())
+            keys.append(("logins_per_ip", ip))
+        for rule, key in keys:  # refused before the password is even checked
+            item = self.rules[rule]
+            if item is not None and not self.limiter.test(item, rule, key):
+                self._refuse(item, rule, key)
+        try:
+            yield
+        except Unauthorized:
+            for rule, key in keys:
+                item = self.rules[rule]
+                if item is not None:
+                    self.limiter.hit(item, rule, key)
+            raise
 
     def reset(self) -> None:
         self.limiter.storage.reset()

@@ -242,8 +242,8 @@ async def authorize(request: Request, db: AsyncSession = Depends(deps.get_db),
     if inline_login:
         login = params.string("username", "", max_len=254) or ""
         try:
-            request.app.state.limits.login(login, deps.client_ip(request))
-            account = await accounts.authenticate(db, login, params.string("password", "", max_len=1024) or "")
+            with request.app.state.limits.login_attempt(login, deps.client_ip(request)):
+                account = await accounts.authenticate(db, login, params.string("password", "", max_len=1024) or "")
         except RateLimited as e:
             return _form(request, req, None, sent, 429, e.message, login)
         except ServiceError:
@@ -315,8 +315,8 @@ async def issue_token(request: Request, db: AsyncSession = Depends(deps.get_db))
                 username, password = params.string("username"), params.string("password")
                 if not username or not password:
                     return oauth_error("invalid_request", "username and password are required")
-                request.app.state.limits.login(username, deps.client_ip(request))
-                account_id = (await accounts.authenticate(db, username, password)).id
+                with request.app.state.limits.login_attempt(username, deps.client_ip(request)):
+                    account_id = (await accounts.authenticate(db, username, password)).id
             access, row = await auth.issue_token(db, app, account_id, scopes)
     except RateLimited:
         raise

@@ -81,8 +81,8 @@ async def login(request: Request, db: AsyncSession = Depends(get_db), login: Ann
     await check_pre_session_csrf(request)
     values = {"login": login, "next": safe_next(next, "")}
     try:
-        request.app.state.limits.login(login, client_ip(request))
-        account = await accounts.authenticate(db, login, password)
+        with request.app.state.limits.login_attempt(login, client_ip(request)):
+            account = await accounts.authenticate(db, login, password)
     except ServiceError as exc:
         return _form_page(request, "login.html", values, exc.message, exc.status, error_headers(exc))
     cookie, _ = await auth.start_session(db, account, request.app.state.settings.session_days)
