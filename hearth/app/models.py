@@ -145,6 +145,19 @@ class Favourite(Base):
                       Index("ix_favourites_post_id", "post_id"))
 
 
+class IdempotencyKey(Base):
+    """A post created under a client's Idempotency-Key: a retry (even after a restart) gets the
+    same post back instead of a duplicate. Written in the post's own transaction."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_key"),)
+
+
 class Block(Base):
     __tablename__ = "blocks"
     id: Mapped[int] = mapped_column(Id, primary_key=True)

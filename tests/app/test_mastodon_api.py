@@ -3,10 +3,12 @@ shapes, pagination Link headers, errors that write nothing, and the ranked feed 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,7 +17,7 @@ from sqlalchemy import func, select
 
 from hearth.app.db import make_engine, make_sessionmaker
 from hearth.app.main import create_app
-from hearth.app.models import Account, EventRow, Post
+from hearth.app.models import Account, EventRow, Post, utcnow
 from hearth.settings import Settings
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -441,6 +443,27 @@ async def test_idempotency_key(client, settings):
     plain = (await client.post("/api/v1/statuses", headers=ann, data={"status": "once"})).json()
     assert plain["id"] not in (first["id"], other["id"])
     assert await count(settings, Post) == 3
+    # A restarted server (a new app on the same database) still knows the key: no duplicate.
+    restarted = create_app(settings)
+    async with restarted.router.lifespan_context(restarted):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=restarted), base_url="http://testserver") as c:
+            retry = (await c.post("/api/v1/statuses", headers={**ann, **key}, data={"status": "once"})).json()
+    assert retry["id"] == first["id"] and await count(settings, Post) == 3
+    # Two copies of one request at once: one post.
+    key2 = {"Idempotency-Key": "race"}
+    results = await asyncio.gather(*(client.post("/api/v1/statuses", headers={**ann, **key2},
+                                                 data={"status": "twice?"}) for _ in range(4)))
+    assert len({r.json()["id"] for r in results}) == 1 and await count(settings, Post) == 4
+    # An hour later the key may be used again.
+    from sqlalchemy import update as sql_update
+
+    from hearth.app.models import IdempotencyKey
+    engine = make_engine(settings.database_url)
+    async with engine.begin() as conn:
+        await conn.execute(sql_update(IdempotencyKey).values(created_at=utcnow() - timedelta(hours=2)))
+    await engine.dispose()
+    later = (await client.post("/api/v1/statuses", headers={**ann, **key}, data={"status": "once"})).json()
+    assert later["id"] != first["id"] and await count(settings, Post) == 5
 
 
 # ---- notifications, search, suggestions, the for-you list, instance -----------------------

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from hearth.app.models import VISIBILITIES, Account, Favourite, Mention, Post, PostTag, utcnow
+from hearth.app.models import VISIBILITIES, Account, Favourite, IdempotencyKey, Mention, Post, PostTag, utcnow
 from hearth.app.services import events
 from hearth.app.services.errors import Forbidden, Invalid, NotFound
 from hearth.app.services.ids import parse_id
@@ -40,9 +42,32 @@ async def get_post(db: AsyncSession, viewer: Account | None, post_id: int | str)
     return await require_visible(db, viewer, await load_post(db, post_id), f"post {post_id}")
 
 
+IDEMPOTENCY_TTL = timedelta(hours=1)  # as Mastodon keeps Idempotency-Key for an hour
+
+
+async def _earlier_post(db: AsyncSession, viewer: Account, key: str) -> Post | None:
+    """The post this account created under `key` within the hour (an older record is dropped)."""
+    row = await db.scalar(select(IdempotencyKey).where(IdempotencyKey.account_id == viewer.id,
+                                                       IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.created_at < utcnow() - IDEMPOTENCY_TTL:
+        await db.delete(row)
+        await db.flush()
+        return None
+    return await load_post(db, row.post_id)
+
+
 async def create_post(db: AsyncSession, viewer: Account, text: str, in_reply_to_id: int | str | None = None,
                       visibility: str | None = None, spoiler_text: str = "", sensitive: bool = False,
-                      language: str | None = None, max_chars: int = 500, domain: str = "localhost") -> Post:
+                      language: str | None = None, max_chars: int = 500, domain: str = "localhost",
+                      idempotency_key: str | None = None) -> Post:
+    """Write a post. With `idempotency_key`, a retry within the hour returns the first post: the
+    key is stored in the post's own transaction, so it survives a crash or restart with it."""
+    if idempotency_key:
+        earlier = await _earlier_post(db, viewer, idempotency_key)
+        if earlier is not None:
+            return earlier
     text = (text or "").strip()
     if not text:
         raise Invalid("a post needs text")
@@ -81,7 +106,16 @@ async def create_post(db: AsyncSession, viewer: Account, text: str, in_reply_to_
         events.record(db, viewer.id, "reply", "item", parent.id, context={"reply_id": post.id})
     for account_id in mentioned:
         await notify(db, account_id, viewer.id, "mention", post.id)
-    await db.commit()
+    if idempotency_key:
+        db.add(IdempotencyKey(account_id=viewer.id, key=idempotency_key, post_id=post.id))
+    try:
+        await db.commit()
+    except IntegrityError:  # the same key, committed by a concurrent request first: that post wins
+        await db.rollback()
+        earlier = await _earlier_post(db, viewer, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
     return await load_post(db, post.id)
 
 

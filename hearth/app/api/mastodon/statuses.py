@@ -4,7 +4,6 @@ favourited or reblogged, and the viewer's favourites."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,49 +19,31 @@ from hearth.app.services.errors import Invalid, NotFound
 
 router = APIRouter(tags=["mastodon: statuses"])
 
-IDEMPOTENCY_TTL = 3600.0  # seconds, as Mastodon keeps keys for an hour
-IDEMPOTENCY_MAX = 10_000
+IDEMPOTENCY_LOCKS_MAX = 10_000
 
 
 @dataclass
-class IdempotencyKeys:
-    """Per (account, Idempotency-Key): the post it created, for an hour, so a client that retries a
-    post (timeout, flaky network) gets the same status instead of a duplicate. In memory: one
-    server process per database, as `hearth serve` runs."""
+class IdempotencyLocks:
+    """One lock per (account, Idempotency-Key) in flight, so two copies of one request in this
+    process wait for each other; the key itself is stored with the post (posts.create_post)."""
 
-    done: dict[tuple[int, str], tuple[float, int]] = field(default_factory=dict)
     locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
 
-    def lookup(self, key: tuple[int, str]) -> int | None:
-        hit = self.done.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def remember(self, key: tuple[int, str], post_id: int) -> None:
-        now = time.monotonic()
-        if len(self.done) >= IDEMPOTENCY_MAX:
-            for k in [k for k, (expires, _) in self.done.items() if expires < now]:
-                del self.done[k]
-            while len(self.done) >= IDEMPOTENCY_MAX:
-                del self.done[next(iter(self.done))]
-        self.done[key] = (now + IDEMPOTENCY_TTL, post_id)
-
     def lock(self, key: tuple[int, str]) -> asyncio.Lock:
-        if len(self.locks) > IDEMPOTENCY_MAX:
+        if len(self.locks) > IDEMPOTENCY_LOCKS_MAX:
             for k in [k for k, lk in self.locks.items() if not lk.locked()]:
                 del self.locks[k]
         return self.locks.setdefault(key, asyncio.Lock())
 
 
-def idempotency_keys(request: Request) -> IdempotencyKeys:
+def idempotency_locks(request: Request) -> IdempotencyLocks:
     store = getattr(request.app.state, "mastodon_idempotency", None)
     if store is None:
-        store = request.app.state.mastodon_idempotency = IdempotencyKeys()
+        store = request.app.state.mastodon_idempotency = IdempotencyLocks()
     return store
 
 
-async def _create(request: Request, db: AsyncSession, viewer: Account) -> Post:
+async def _create(request: Request, db: AsyncSession, viewer: Account, key: str | None = None) -> Post:
     params = await read_params(request)
     if params.array("media_ids"):
         raise Invalid("media attachments are not supported on this server")
@@ -75,7 +56,7 @@ async def _create(request: Request, db: AsyncSession, viewer: Account) -> Post:
         db, viewer, params.string("status", "") or "", in_reply_to_id=params.id("in_reply_to_id"),
         visibility=params.string("visibility"), spoiler_text=params.string("spoiler_text", "") or "",
         sensitive=params.boolean("sensitive", False), language=params.string("language", max_len=16) or None,
-        max_chars=settings.max_post_chars, domain=settings.instance_domain)
+        max_chars=settings.max_post_chars, domain=settings.instance_domain, idempotency_key=key)
 
 
 @router.post("/api/v1/statuses")
@@ -85,15 +66,8 @@ async def create_status(request: Request, db: AsyncSession = Depends(deps.get_db
     key = request.headers.get("idempotency-key", "").strip()[:200]
     if not key:
         return await renderer.status(db, await _create(request, db, viewer))
-    store, slot = idempotency_keys(request), (viewer.id, key)
-    async with store.lock(slot):
-        earlier = store.lookup(slot)
-        if earlier is not None:
-            post = await posts.load_fresh(db, earlier)
-            if post is not None:
-                return await renderer.status(db, post)
-        post = await _create(request, db, viewer)
-        store.remember(slot, post.id)
+    async with idempotency_locks(request).lock((viewer.id, key)):
+        post = await _create(request, db, viewer, key)
     return await renderer.status(db, post)
 
 
