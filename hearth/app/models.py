@@ -28,7 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 Id = BigInteger().with_variant(Integer, "sqlite")
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
-NOTIFICATION_TYPES = ("mention", "reblog", "favourite", "follow")
+NOTIFICATION_TYPES = ("mention", "reblog", "favourite", "follow", "follow_request")
 
 
 def utcnow() -> datetime:
@@ -133,6 +133,18 @@ class Follow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("account_id", "target_account_id", name="uq_follows_pair"),
                       Index("ix_follows_target_account_id", "target_account_id"))
+
+
+class FollowRequest(Base):
+    """A follow of a locked account that waits for the account to authorize (or reject) it."""
+
+    __tablename__ = "follow_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))  # who asks
+    target_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("account_id", "target_account_id", name="uq_follow_requests_pair"),
+                      Index("ix_follow_requests_target_account_id", "target_account_id"))
 
 
 class Favourite(Base):

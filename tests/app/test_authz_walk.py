@@ -27,6 +27,7 @@ from hearth.app.models import (
     EventRow,
     Favourite,
     Follow,
+    FollowRequest,
     Mute,
     Notification,
     OAuthToken,
@@ -75,6 +76,9 @@ async def seed(url: str) -> dict[str, Any]:
         await graph.follow(db, cat, ann.id)  # a follower who is not the attacker
         await graph.block(db, ann, dan.id)
         await graph.mute(db, ann, dan.id)
+        await accounts.update_profile(db, ann, locked=True)
+        eve = await accounts.register(db, "eve", "eve password")
+        await graph.follow(db, eve, ann.id)  # a follow request only ann may answer
         app = await auth.create_app(db, "walker", auth.OOB, "read write follow push")
         ann_token, _ = await auth.issue_token(db, app, ann.id, ["read", "write", "follow", "push"])
         other_app = await auth.create_app(db, "mal's app", auth.OOB, "read write follow push")
@@ -118,6 +122,8 @@ def owned_state(url: str, ann_id: int) -> dict[str, Any]:
             "posts": rows(select(Post.id, Post.text, Post.visibility, Post.in_reply_to_id, Post.reblog_of_id)
                           .where(Post.account_id == ann_id).order_by(Post.id)),
             "follows": rows(select(Follow.target_account_id).where(Follow.account_id == ann_id)),
+            "followers": rows(select(Follow.account_id).where(Follow.target_account_id == ann_id)),
+            "follow_requests": rows(select(FollowRequest.account_id).where(FollowRequest.target_account_id == ann_id)),
             "blocks": rows(select(Block.target_account_id).where(Block.account_id == ann_id)),
             "mutes": rows(select(Mute.target_account_id).where(Mute.account_id == ann_id)),
             "favourites": rows(select(Favourite.post_id).where(Favourite.account_id == ann_id)),
@@ -152,7 +158,7 @@ def owned_state(url: str, ann_id: int) -> dict[str, Any]:
 def fill(path: str, ids: dict[str, Any]) -> list[str]:
     """Concrete paths aimed at ann's things; one per target of each parameter."""
     values: dict[str, list[str]] = {
-        "account_id": [str(ids["ann"])], "username": ["ann"], "notification_id": [str(ids["notification"])],
+        "account_id": [str(ids["ann"])], "username": ["ann", "eve"], "notification_id": [str(ids["notification"])],
         "status_id": [str(ids[k]) for k in ("public", "private", "direct")],
         "post_id": [str(ids[k]) for k in ("public", "private", "direct")],
         "list_id": ["for-you"], "hashtag": ["walk"], "name": ["walk"],
@@ -160,6 +166,7 @@ def fill(path: str, ids: dict[str, Any]) -> list[str]:
         "memory_id": [str(ids["memory"])], "ai_id": [str(ids["ai"])], "handle": ["ann_ai"],
         "knowledge_id": [str(ids["note"])], "thread_id": [str(ids["thread"])],
         "action": sorted({*ACCOUNT_ACTIONS, *POST_TOGGLES, "delete", "hide", "reply", "takeover", "handback"}),
+        "answer": ["authorize", "reject"],
     }
     out = [path]
     for name in PARAM.findall(path):

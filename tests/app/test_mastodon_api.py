@@ -664,3 +664,46 @@ async def test_method_not_allowed_lists_every_method_of_the_path(client):
     assert r.status_code != 405 or "PATCH" in r.headers["allow"]
     r = await client.delete("/api/v1/apps")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+async def test_locked_accounts_answer_follow_requests(client, settings):
+    from hearth.app.models import Follow
+    app = await new_app(client)
+    ann, bob, cat = [await sign_up(client, app, n) for n in ("ann", "bob", "cat")]
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=bob, data={"locked": "true"})
+    assert r.status_code == 200 and r.json()["locked"] is True
+    bob_id = r.json()["id"]
+    secret = (await client.post("/api/v1/statuses", headers=bob,
+                                data={"status": "for followers", "visibility": "private"})).json()
+    ann_id = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()["id"]
+    cat_id = (await client.get("/api/v1/accounts/verify_credentials", headers=cat)).json()["id"]
+
+    rel = (await client.post(f"/api/v1/accounts/{bob_id}/follow", headers=ann)).json()
+    assert rel["requested"] is True and rel["following"] is False
+    assert await count(settings, Follow) == 0  # nothing granted yet
+    assert (await client.get(f"/api/v1/statuses/{secret['id']}", headers=ann)).status_code == 404
+    await client.post(f"/api/v1/accounts/{bob_id}/follow", headers=cat)
+    listed = await client.get("/api/v1/follow_requests", headers=bob)
+    assert [a["id"] for a in listed.json()] == [cat_id, ann_id]  # newest first
+    assert (await client.get("/api/v1/follow_requests", headers=ann)).json() == []  # only one's own
+    kinds = {n["type"] for n in (await client.get("/api/v1/notifications", headers=bob)).json()}
+    assert "follow_request" in kinds
+    them = (await client.get("/api/v1/accounts/relationships", params={"id[]": ann_id}, headers=bob)).json()
+    assert them[0]["requested_by"] is True
+
+    r = await client.post(f"/api/v1/follow_requests/{ann_id}/authorize", headers=bob)
+    assert r.status_code == 200 and r.json()["followed_by"] is True and r.json()["requested_by"] is False
+    rel = (await client.get("/api/v1/accounts/relationships", params={"id[]": bob_id}, headers=ann)).json()[0]
+    assert rel["following"] is True and rel["requested"] is False
+    assert (await client.get(f"/api/v1/statuses/{secret['id']}", headers=ann)).status_code == 200
+    r = await client.post(f"/api/v1/follow_requests/{cat_id}/reject", headers=bob)
+    assert r.status_code == 200 and r.json()["followed_by"] is False
+    assert (await client.get(f"/api/v1/statuses/{secret['id']}", headers=cat)).status_code == 404
+    assert (await client.post(f"/api/v1/follow_requests/{cat_id}/authorize", headers=bob)).status_code == 404
+    assert (await client.get("/api/v1/follow_requests", headers=bob)).json() == []
+    # A request can be withdrawn by unfollowing.
+    await client.post(f"/api/v1/accounts/{bob_id}/follow", headers=cat)
+    rel = (await client.post(f"/api/v1/accounts/{bob_id}/unfollow", headers=cat)).json()
+    assert rel["requested"] is False and (await client.get("/api/v1/follow_requests", headers=bob)).json() == []
+    me = (await client.get(f"/api/v1/accounts/{bob_id}", headers=ann)).json()
+    assert me["followers_count"] == 1

@@ -470,3 +470,24 @@ def test_relative_time_and_safe_next() -> None:
     assert safe_next("/@ann?tab=replies") == "/@ann?tab=replies"
     for bad in ("", "//evil.example", "https://evil.example", "/\\evil", "/x\r\nSet-Cookie: a=b", "evil"):
         assert safe_next(bad) == "/home", bad
+
+
+async def test_locked_account_answers_follow_requests_on_the_web(app: FastAPI) -> None:
+    async with browser(app) as bob_c, browser(app) as ann_c:
+        bob_token = await sign_up(bob_c, "bob")
+        r = await bob_c.post("/settings/profile", data={"display_name": "Bob", "note": "", "locked": "true",
+                                                        "csrf_token": bob_token})
+        assert r.status_code == 303 and "checked" in (await bob_c.get("/settings/profile")).text
+        ann_token = await sign_up(ann_c, "ann")
+        r = await ann_c.post("/@bob/follow", data={"csrf_token": ann_token, "variant": "profile"}, headers=HTMX)
+        assert ">Requested<" in r.text and "asked to follow @bob" in r.headers["hx-trigger"]
+        assert await count(app, Follow) == 0
+        notes = (await bob_c.get("/notifications")).text
+        assert "asked to follow you" in notes and 'action="/follow_requests/ann/authorize"' in notes
+        r = await bob_c.post("/follow_requests/ann/authorize", data={"csrf_token": bob_token})
+        assert r.status_code == 303 and await count(app, Follow) == 1
+        assert ">Following<" in (await ann_c.get("/@bob")).text
+        r = await bob_c.post("/follow_requests/ann/reject", data={"csrf_token": bob_token})
+        assert r.status_code == 404  # answered already
+        r = await bob_c.post("/follow_requests/ann/authorize", data={})
+        assert r.status_code in (403, 422)  # no CSRF token: refused

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, Block, Follow, Mute
+from hearth.app.models import Account, Block, Follow, FollowRequest, Mute
 from hearth.app.services import events
 from hearth.app.services.accounts import get_account
 from hearth.app.services.errors import Forbidden, Invalid, NotFound
@@ -36,27 +37,48 @@ async def _drop_follow(db: AsyncSession, follower: int, followee: int) -> bool:
 
 
 async def follow(db: AsyncSession, viewer: Account, account_id: int | str, source: str | None = None) -> Account:
-    """Follow an account (idempotent). `source` says where the suggestion came from, for the log."""
+    """Follow an account (idempotent). A locked account gets a follow request instead, which it
+    authorizes or rejects (follow_requests.py). `source` says where the suggestion came from."""
     target = await _target(db, viewer, account_id)
     if await is_blocked_between(db, viewer.id, target.id):
         raise Forbidden("you cannot follow this account")
-    if not await db.scalar(select(Follow.id).where(Follow.account_id == viewer.id,
-                                                   Follow.target_account_id == target.id)):
-        db.add(Follow(account_id=viewer.id, target_account_id=target.id))
-        await db.execute(update(Account).where(Account.id == viewer.id).values(
-            following_count=Account.following_count + 1))
-        await db.execute(update(Account).where(Account.id == target.id).values(
-            followers_count=Account.followers_count + 1))
-        events.record(db, viewer.id, "follow", "account", target.id, context={"source": source} if source else None)
-        await notify(db, target.id, viewer.id, "follow")
-        await db.commit()
+    if await db.scalar(select(Follow.id).where(Follow.account_id == viewer.id, Follow.target_account_id == target.id)):
+        return target
+    if target.locked:
+        if not await db.scalar(select(FollowRequest.id).where(FollowRequest.account_id == viewer.id,
+                                                              FollowRequest.target_account_id == target.id)):
+            db.add(FollowRequest(account_id=viewer.id, target_account_id=target.id))
+            await notify(db, target.id, viewer.id, "follow_request")
+            try:
+                await db.commit()
+            except IntegrityError:  # the same request, sent twice at once
+                await db.rollback()
+        return target
+    await add_follow(db, viewer.id, target.id, source)
+    await db.commit()
     return target
 
 
+async def add_follow(db: AsyncSession, follower_id: int, target_id: int, source: str | None = None) -> None:
+    """The follow row, both counters, the event and the notification (the caller commits)."""
+    db.add(Follow(account_id=follower_id, target_account_id=target_id))
+    await db.execute(update(Account).where(Account.id == follower_id).values(
+        following_count=Account.following_count + 1))
+    await db.execute(update(Account).where(Account.id == target_id).values(
+        followers_count=Account.followers_count + 1))
+    events.record(db, follower_id, "follow", "account", target_id, context={"source": source} if source else None)
+    await notify(db, target_id, follower_id, "follow")
+
+
 async def unfollow(db: AsyncSession, viewer: Account, account_id: int | str) -> Account:
+    """Unfollow, or withdraw a pending follow request."""
     target = await _target(db, viewer, account_id)
+    withdrawn = await db.execute(delete(FollowRequest).where(FollowRequest.account_id == viewer.id,
+                                                             FollowRequest.target_account_id == target.id))
     if await _drop_follow(db, viewer.id, target.id):
         events.record(db, viewer.id, "unfollow", "account", target.id)
+        await db.commit()
+    elif withdrawn.rowcount:
         await db.commit()
     return target
 
@@ -75,6 +97,9 @@ async def block(db: AsyncSession, viewer: Account, account_id: int | str) -> Acc
                                                   Block.target_account_id == target.id)):
         await _drop_follow(db, viewer.id, target.id)
         await _drop_follow(db, target.id, viewer.id)
+        await db.execute(delete(FollowRequest).where(or_(
+            (FollowRequest.account_id == viewer.id) & (FollowRequest.target_account_id == target.id),
+            (FollowRequest.account_id == target.id) & (FollowRequest.target_account_id == viewer.id))))
         db.add(Block(account_id=viewer.id, target_account_id=target.id))
         events.record(db, viewer.id, "block", "account", target.id)
         await db.commit()
@@ -125,6 +150,8 @@ class Relationship:
     blocking: bool = False
     blocked_by: bool = False
     muting: bool = False
+    requested: bool = False  # the viewer asked to follow this locked account; not answered yet
+    requested_by: bool = False  # this account asked to follow the (locked) viewer
 
 
 async def relationships(db: AsyncSession, viewer: Account, account_ids: Sequence[int | str]) -> list[Relationship]:
@@ -155,6 +182,12 @@ async def relationships(db: AsyncSession, viewer: Account, account_ids: Sequence
     for (t,) in await db.execute(select(Mute.target_account_id).where(
             Mute.account_id == viewer.id, Mute.target_account_id.in_(ids))):
         rel[t].muting = True
+    for (t,) in await db.execute(select(FollowRequest.target_account_id).where(
+            FollowRequest.account_id == viewer.id, FollowRequest.target_account_id.in_(ids))):
+        rel[t].requested = True
+    for (a,) in await db.execute(select(FollowRequest.account_id).where(
+            FollowRequest.target_account_id == viewer.id, FollowRequest.account_id.in_(ids))):
+        rel[a].requested_by = True
     return [rel[i] for i in ids]
 
 
@@ -185,5 +218,6 @@ async def blocked_or_muted_ids(db: AsyncSession, account_id: int) -> set[int]:
     return out
 
 
-__all__ = ["NotFound", "Relationship", "block", "blocked_or_muted_ids", "dismiss_suggestion", "follow", "followers",
-           "following", "following_ids", "mute", "relationships", "remove_follower", "unblock", "unfollow", "unmute"]
+__all__ = ["NotFound", "Relationship", "add_follow", "block", "blocked_or_muted_ids", "dismiss_suggestion", "follow",
+           "followers", "following", "following_ids", "mute", "relationships", "remove_follower", "unblock", "unfollow",
+           "unmute"]

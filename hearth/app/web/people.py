@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.deps import WebUser, get_db
 from hearth.app.models import Account
-from hearth.app.services import accounts, graph, timelines
+from hearth.app.services import accounts, follow_requests, graph, timelines
 from hearth.app.services.errors import NotFound
 from hearth.app.services.pages import Page
 from hearth.app.web.render import announce, html, is_htmx, page, ranker_label
@@ -110,6 +110,18 @@ async def people_you_may_know(request: Request, db: AsyncSession = Depends(get_d
         "ranker": ranker_label(status.get("ranker"), status.get("training") is not None), "next_url": None})
 
 
+@router.post("/follow_requests/{username}/{answer}")
+async def answer_follow_request(request: Request, username: str, answer: str, db: AsyncSession = Depends(get_db),
+                                user: WebUser = Depends(form_user)) -> Response:
+    """Accept or reject a follow request (from the notification that announced it)."""
+    if answer not in ("authorize", "reject"):
+        raise NotFound(f"there is no follow request answer {answer!r}")
+    requester = await _account(request, db, username)
+    await (follow_requests.authorize if answer == "authorize" else follow_requests.reject)(db, user.account,
+                                                                                        requester.id)
+    return redirect("/notifications")
+
+
 @router.post("/@{username}/{action}")
 async def relationship_action(request: Request, username: str, action: str, db: AsyncSession = Depends(get_db),
                               user: WebUser = Depends(form_user), next: Annotated[str, Form()] = "",
@@ -125,10 +137,12 @@ async def relationship_action(request: Request, username: str, action: str, db: 
     if not is_htmx(request):
         return redirect(safe_next(next, f"/@{target.username}"))
     message = DONE[action].format(target.username)
+    rel = (await graph.relationships(db, user.account, [target.id]))[0]
+    if action == "follow" and rel.requested:
+        message = f"You asked to follow @{target.username}; they will answer your request"
     if variant == "post":
         card = key if key.isascii() and key.isdigit() else "0"
         return html(request, "_post_gone.html", {"message": message + ".", "key": card}, headers=announce(message))
-    rel = (await graph.relationships(db, user.account, [target.id]))[0]
     ctx = {"person": target, "rel": rel, "variant": variant if variant in VARIANTS else "profile",
            "form_next": safe_next(next), "source": source if SOURCE_RE.fullmatch(source) else ""}
     return html(request, "_relationship.html", ctx, headers=announce(message))

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from hearth.app.api.mastodon import (
     accounts,
     avatars,
+    follow_requests,
     instance,
     notifications,
     search,
@@ -17,4 +18,4 @@ from hearth.app.api.mastodon import (
 
 def routers() -> list[APIRouter]:
     return [instance.router, accounts.router, statuses.router, timelines.router, notifications.router,
-            search.router, suggestions.router, avatars.router]
+            search.router, suggestions.router, avatars.router, follow_requests.router]

@@ -127,7 +127,8 @@ class Renderer:
     def relationship(self, r: Relationship) -> dict[str, Any]:
         return {"id": str(r.id), "following": r.following, "showing_reblogs": r.following, "notifying": False,
                 "languages": None, "followed_by": r.followed_by, "blocking": r.blocking, "blocked_by": r.blocked_by,
-                "muting": r.muting, "muting_notifications": r.muting, "requested": False, "requested_by": False,
+                "muting": r.muting, "muting_notifications": r.muting, "requested": r.requested,
+                "requested_by": r.requested_by,
                 "domain_blocking": False, "endorsed": False, "note": ""}
 
     # ---- statuses ---------------------------------------------------------------------------
