@@ -146,6 +146,8 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     from hearth.app.web import routers as web_routers
     for router in (*api_routers(), *web_routers(app)):
         app.include_router(router)
+    from hearth.app.openapi import install as install_openapi
+    install_openapi(app)
     return app
 
 

@@ -707,3 +707,21 @@ async def test_locked_accounts_answer_follow_requests(client, settings):
     assert rel["requested"] is False and (await client.get("/api/v1/follow_requests", headers=bob)).json() == []
     me = (await client.get(f"/api/v1/accounts/{bob_id}", headers=ann)).json()
     assert me["followers_count"] == 1
+
+
+async def test_openapi_declares_mastodon_parameters_security_and_errors(client):
+    doc = (await client.get("/api/openapi.json")).json()
+    paths = doc["paths"]
+    home = paths["/api/v1/timelines/home"]["get"]
+    assert {p["name"] for p in home["parameters"]} >= {"max_id", "since_id", "min_id", "limit"}
+    post = paths["/api/v1/statuses"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert "status" in body["properties"] and "in_reply_to_id" in body["properties"]
+    assert {"BearerToken", "OAuth2"} <= set(doc["components"]["securitySchemes"])
+    assert {"BearerToken": []} in post["security"]
+    assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Error"
+    assert "security" not in paths["/api/v1/apps"]["post"]  # registering an app needs no token
+    for path, operations in paths.items():  # every API operation says how it fails
+        if path.startswith("/api/v1/"):
+            for op in operations.values():
+                assert "404" in op["responses"] and "401" in op["responses"], path
