@@ -145,7 +145,7 @@ def main() -> None:
         r["speedup_single"] = r["candidates_per_s_single"] / t["candidates_per_s_single"]
         m = r["model"]
         table.add_row(name, f"{m['d']} x {m['n_layers']} x {m['max_len']}", f"{r['parameters']:,}",
-                      f"{r['test']['ndcg@10']:.4f}", f"{r['test']['hits@10']:.4f}",
+                      f"{r['test']['ndcg@10']:.4f}", f"{r['test'].get('hits@10', r['test'].get('hr@10', 0.0)):.4f}",
                       f"{100 * r['ndcg_vs_teacher']:.1f}%",
                       f"{r['candidates_per_s_batch']:,}", f"{r['speedup_batch']:.1f}x",
                       f"{r['candidates_per_s_single']:,}", f"{r['speedup_single']:.1f}x", str(r["train_seconds"]))

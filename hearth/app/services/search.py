@@ -27,6 +27,9 @@ def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+MAX_OFFSET = 2**31 - 1
+
+
 async def search_accounts(db: AsyncSession, viewer: Account | None, q: str, limit: int = 20, offset: int = 0,
                           following: bool = False) -> list[Account]:
     name = q.strip().lstrip("@").split("@", 1)[0].lower()
@@ -74,6 +77,8 @@ async def search(db: AsyncSession, viewer: Account | None, q: str, type_: str | 
         raise Invalid("limit must be between 1 and 40")
     if offset < 0:
         raise Invalid("offset must not be negative")
+    if offset > MAX_OFFSET:  # past every row there is (and past what the database's OFFSET takes)
+        return Results()
     out = Results()
     if type_ in (None, "", "accounts"):
         out.accounts = await search_accounts(db, viewer, q, limit, offset, following)
