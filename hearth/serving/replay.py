@@ -251,12 +251,18 @@ async def candidate_table(setup: ReplaySetup, users: list[int], snapshot_dir: Pa
 def fit_value_models(c: Community, setup: ReplaySetup, workdir: Path, *, model: bool, quick: bool,
                      max_minutes: float, seed: int, max_users: int = 600,
                      log: Callable[[str], None] = print) -> tuple[list[Path], dict[str, Any]]:
-    """The same protocol one horizon earlier (cut at T - horizon, labels in (T - horizon, T]), so
-    nothing after T is read: a model trained on that past, the candidates of (up to `max_users`)
-    users with labels, and one logistic regression per L2 in L2_GRID, each written as a file."""
+    """The same protocol at least one horizon earlier (cut T0 just before the last likes at or
+    before T - horizon, labels in (T0, T0 + horizon]), so nothing after T is read: a model
+    trained on that past, the candidates of (up to `max_users`) users with labels, and one
+    logistic regression per L2 in L2_GRID, each written as a file."""
     horizon_us = int(setup.horizon_days * 86_400 * US)
-    past = prepare(c, workdir / "fit", horizon_days=setup.horizon_days, seed=seed,
-                   cut_us=int(round(setup.cut.timestamp() * US)) - horizon_us)
+    latest = int(round(setup.cut.timestamp() * US)) - horizon_us
+    earlier = c.like_ts[c.like_ts <= latest]
+    if not len(earlier):
+        raise ValueError("no likes a whole horizon before the cut: nothing to fit the value model on")
+    # Just before the last likes that leave a whole horizon before T (dated data can come in
+    # coarse steps, e.g. one date per month): labels in (T0, T0 + horizon], and T0 + horizon < T.
+    past = prepare(c, workdir / "fit", horizon_days=setup.horizon_days, seed=seed, cut_us=int(earlier.max()) - 1)
     snaps = workdir / "fit" / "snapshots"
     snaps.mkdir(parents=True, exist_ok=True)
     if model:

@@ -142,30 +142,38 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
 
 def test_demo_serves_at_once_while_the_model_trains_in_the_background(tmp_path):
     import json
-    import os
     db, snaps = tmp_path / "demo.db", tmp_path / "snapshots"
     port = _free_port()
     args = _hearth("demo", "--synthetic", "--database-url", f"sqlite:///{db}", "--port", str(port),
                    "--snapshot-dir", str(snaps), "--accounts", "40", "--posts", "200", "--events", "1200")
     with _running(args, tmp_path, port) as (proc, base):
-        marker = json.loads((snaps / "TRAINING.json").read_text())  # the server answers; training goes on
-        pid = marker["pid"]
-        os.kill(pid, 0)
+        marker = snaps / "TRAINING.json"  # written once the training process has imported torch
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while not marker.exists() and time.monotonic() < deadline:
+            assert httpx.get(f"{base}/health").status_code == 200  # the server answers meanwhile
+            time.sleep(0.1)
+        pid = json.loads(marker.read_text())["pid"]
+        assert _runs_now(pid)  # the marker is written as the run starts: it is still going
         assert httpx.get(f"{base}/health").status_code == 200
     out = proc.stdout.read()
     assert "Training the unified model in the background" in out and "training.log" in out
     assert not _alive(pid, wait=10.0)  # stopped with the server
 
 
+def _runs_now(pid: int) -> bool:
+    """Whether the process runs now (a zombie waiting to be reaped does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
 def _alive(pid: int, wait: float) -> bool:
-    """Whether a process still runs after up to `wait` seconds (a zombie waiting to be reaped does not)."""
+    """Whether a process still runs after `wait` seconds."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return False
-        if state in ("Z", "X"):
+        if not _runs_now(pid):
             return False
         time.sleep(0.1)
-    return True
+    return _runs_now(pid)
