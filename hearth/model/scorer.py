@@ -37,6 +37,7 @@ class ModelScorer:
         self.input_kinds = input_kinds
         self._rows: dict[str, UserRows] = {}
         self._known: dict[str, KnownSets] = {}
+        self._graphs: dict[str, dict] = {}  # stage -> the model's graph tensors for that stage
         self._split_id = id(split)
 
     def rows(self, split: Split, stage: str) -> UserRows:
@@ -70,12 +71,16 @@ class ModelScorer:
                 self._known[stage] = KnownSets(split, stage)
             known = self._known[stage]
             seen = known.seen(users, kind).to(states.device)
-            if self.model.cfg.graph_features and self.model.graph is not None:
-                trained_on = self.model.graph_edges
-                self.model.set_graph(*known.edges)  # the graph known at this stage, as Adamic-Adar reads it
+        swap = seen is not None and self.model.cfg.graph_features and self.model.graph is not None
+        if swap:  # the graph known at this stage, as Adamic-Adar reads it; built once per stage
+            trained_on = self.model.graph_state()
+            if stage not in self._graphs:
+                self.model.set_graph(*self._known[stage].edges)
+                self._graphs[stage] = self.model.graph_state()
+            self.model.load_graph_state(self._graphs[stage])
         scores = self.model.scores(states, kind, seen=seen).float()
-        if seen is not None and self.model.cfg.graph_features and self.model.graph is not None:
-            self.model.set_graph(*trained_on)
+        if swap:
+            self.model.load_graph_state(trained_on)
         if self.horizon_mix:
             scores = scores + self.horizon_mix * self.model.scores(states, kind, head="horizon").float()
         self.model.train(was_training)

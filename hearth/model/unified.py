@@ -10,6 +10,7 @@ side features: author and text embedding).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -158,6 +159,16 @@ class UnifiedModel(nn.Module):
         self.ra_weight = torch.from_numpy((1.0 / np.maximum(degree, 1.0)).astype(np.float32)).to(device)
         self.graph = _sparse(sp.diags(1.0 / np.maximum(degree, 1.0)) @ adj, device)
         self.graph_edges = (src.clone(), dst.clone())
+
+    GRAPH_STATE = ("graph", "adjacency", "aa_weight", "ra_weight", "graph_edges")
+
+    def graph_state(self) -> dict[str, Any]:
+        """The tensors `set_graph` builds, to put back later with `load_graph_state` (no rebuild)."""
+        return {name: getattr(self, name, None) for name in self.GRAPH_STATE}
+
+    def load_graph_state(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def set_item_similarity(self, similarity: sp.spmatrix) -> None:
         """Item-item similarity W (W[i, j]: how much having i suggests j, e.g. item-kNN over

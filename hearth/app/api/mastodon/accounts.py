@@ -168,7 +168,8 @@ async def following(account_id: str, request: Request, response: Response, db: A
 
 
 # ---- relationship actions -------------------------------------------------------------------
-async def _relationship(request: Request, db: AsyncSession, viewer: Account, target: Account) -> dict[str, Any]:
+async def relationship_json(request: Request, db: AsyncSession, viewer: Account, target: Account) -> dict[str, Any]:
+    """The viewer's Relationship entity with `target` (what every relationship action answers)."""
     rel = (await graph.relationships(db, viewer, [target.id]))[0]
     return Renderer.for_request(request, viewer).relationship(rel)
 
@@ -180,31 +181,31 @@ async def follow(account_id: str, request: Request, db: AsyncSession = Depends(d
     for flag in ("reblogs", "notify"):  # accepted and type-checked; reblogs always show, no bell
         params.boolean(flag)
     target = await graph.follow(db, viewer, account_id, source=params.string("source", max_len=50))
-    return await _relationship(request, db, viewer, target)
+    return await relationship_json(request, db, viewer, target)
 
 
 @router.post("/api/v1/accounts/{account_id}/unfollow")
 async def unfollow(account_id: str, request: Request, db: AsyncSession = Depends(deps.get_db),
                    viewer: Account = Depends(writer("follow", "write:follows"))) -> dict:
-    return await _relationship(request, db, viewer, await graph.unfollow(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await graph.unfollow(db, viewer, account_id))
 
 
 @router.post("/api/v1/accounts/{account_id}/remove_from_followers")
 async def remove_from_followers(account_id: str, request: Request, db: AsyncSession = Depends(deps.get_db),
                                 viewer: Account = Depends(writer("follow", "write:follows"))) -> dict:
-    return await _relationship(request, db, viewer, await graph.remove_follower(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await graph.remove_follower(db, viewer, account_id))
 
 
 @router.post("/api/v1/accounts/{account_id}/block")
 async def block(account_id: str, request: Request, db: AsyncSession = Depends(deps.get_db),
                 viewer: Account = Depends(writer("follow", "write:blocks"))) -> dict:
-    return await _relationship(request, db, viewer, await graph.block(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await graph.block(db, viewer, account_id))
 
 
 @router.post("/api/v1/accounts/{account_id}/unblock")
 async def unblock(account_id: str, request: Request, db: AsyncSession = Depends(deps.get_db),
                   viewer: Account = Depends(writer("follow", "write:blocks"))) -> dict:
-    return await _relationship(request, db, viewer, await graph.unblock(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await graph.unblock(db, viewer, account_id))
 
 
 @router.post("/api/v1/accounts/{account_id}/mute")
@@ -213,10 +214,10 @@ async def mute(account_id: str, request: Request, db: AsyncSession = Depends(dep
     params = await read_params(request)
     params.boolean("notifications")  # accepted and type-checked; a mute always hides notifications
     params.integer("duration")  # accepted; mutes do not expire
-    return await _relationship(request, db, viewer, await graph.mute(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await graph.mute(db, viewer, account_id))
 
 
 @router.post("/api/v1/accounts/{account_id}/unmute")
 async def unmute(account_id: str, request: Request, db: AsyncSession = Depends(deps.get_db),
                  viewer: Account = Depends(writer("follow", "write:mutes"))) -> dict:
-    return await _relationship(request, db, viewer, await graph.unmute(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await graph.unmute(db, viewer, account_id))

@@ -7,11 +7,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app import deps
+from hearth.app.api.mastodon.accounts import relationship_json
 from hearth.app.api.mastodon.common import ACCOUNT_LIMIT, link_ids, page_from, user, writer
 from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.api.mastodon.params import read_params
 from hearth.app.models import Account
-from hearth.app.services import follow_requests, graph
+from hearth.app.services import follow_requests
 
 router = APIRouter(tags=["mastodon: follow requests"])
 
@@ -26,19 +27,14 @@ async def list_requests(request: Request, response: Response, db: AsyncSession =
     return [renderer.account(a) for _, a in rows]
 
 
-async def _answer(request: Request, db: AsyncSession, viewer: Account, requester: Account) -> dict:
-    rel = (await graph.relationships(db, viewer, [requester.id]))[0]
-    return Renderer.for_request(request, viewer).relationship(rel)
-
-
 @router.post("/api/v1/follow_requests/{account_id}/authorize")
 async def authorize(account_id: str, request: Request, db: AsyncSession = Depends(deps.get_db),
                     viewer: Account = Depends(writer("write:follows", "follow"))) -> dict:
     """Accept: the account now follows the viewer. 404 when it has no pending request."""
-    return await _answer(request, db, viewer, await follow_requests.authorize(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await follow_requests.authorize(db, viewer, account_id))
 
 
 @router.post("/api/v1/follow_requests/{account_id}/reject")
 async def reject(account_id: str, request: Request, db: AsyncSession = Depends(deps.get_db),
                  viewer: Account = Depends(writer("write:follows", "follow"))) -> dict:
-    return await _answer(request, db, viewer, await follow_requests.reject(db, viewer, account_id))
+    return await relationship_json(request, db, viewer, await follow_requests.reject(db, viewer, account_id))
