@@ -340,12 +340,18 @@ def _serve(settings: Settings, login: str | None = None, access_log: bool = True
 @app.command()
 def serve(host: Host = None, port: Port = None, database_url: DatabaseUrl = None, data_dir: DataDir = None,
           snapshot_dir: SnapshotDir = None,
+          workers: Annotated[int | None, typer.Option(help="Worker processes behind the one port (default 1; "
+                                                      "more than one needs --redis-url).")] = None,
+          redis_url: Annotated[str | None, typer.Option(help="Redis for state the workers share (rate limits, "
+                                                        "quotas), e.g. redis://127.0.0.1:6379/0 "
+                                                        "[env: HEARTH_REDIS_URL].")] = None,
           access_log: Annotated[bool, typer.Option(help="Log every request (off for load tests).")] = True) -> None:
     """Run the app: create and migrate the database if needed, then serve the web UI and the APIs."""
-    from hearth.app.server import LaunchError, app_settings, prepare_database
+    from hearth.app.server import LaunchError, app_settings, check_workers, prepare_database
     try:
         settings = app_settings(host=host, port=port, database_url=database_url, data_dir=data_dir,
-                                snapshot_dir=snapshot_dir)
+                                snapshot_dir=snapshot_dir, workers=workers, redis_url=redis_url)
+        check_workers(settings)
         prepare_database(settings)
     except LaunchError as e:
         _fail(str(e))

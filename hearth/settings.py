@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     rate_limit_writes_per_ip: str = "300/minute"
     rate_limit_logins_per_ip: str = "10/minute"
     rate_limit_logins_per_account: str = "10/minute"
+    # State that several worker processes must share (rate limits, assistant and AI quotas, streams):
+    # a Redis URL (redis://127.0.0.1:6379/0); unset keeps it in this process, right for one worker.
+    redis_url: str | None = None
+    workers: int = Field(1, ge=1, le=64)  # `hearth serve` worker processes behind one port (>1 needs redis_url)
     # Feed ranking: value = sum of weight * p(verb); negative weights push down what people hide or mute.
     value_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_VALUE_WEIGHTS))
     freshness_half_life_hours: float = Field(24.0, gt=0)
@@ -108,6 +112,15 @@ class Settings(BaseSettings):
         url = async_database_url(v)
         if not (url.startswith("sqlite+aiosqlite:") or url.startswith("postgresql+psycopg:")):
             raise ValueError(f"database URL must be sqlite:///PATH or postgresql://..., not {v!r}")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            return None
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"Redis URL must be redis://HOST:PORT/DB, rediss://... or unix://PATH, not {v!r}")
         return v
 
     @property

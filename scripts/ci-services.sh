@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Real services for the test suite: a throwaway PostgreSQL server and Debian's Chromium.
+# Real services for the test suite: a throwaway PostgreSQL server, a throwaway Redis and Debian's Chromium.
 #
-#   bash scripts/ci-services.sh install         apt-get install postgresql, chromium, espeak-ng (root) if missing
+#   bash scripts/ci-services.sh install         apt-get install postgresql, chromium, espeak-ng, redis-server
+#                                               (root) if missing
 #   bash scripts/ci-services.sh has-postgres    exit 0 when the PostgreSQL server binaries are installed
 #   bash scripts/ci-services.sh start-postgres  initdb into a fresh temp dir, start it on 127.0.0.1 with
 #                                               trust auth, create database hearth_test; prints its URL
 #   bash scripts/ci-services.sh stop-postgres   stop that server (pg_ctl stop -m fast) and delete its dir
+#   bash scripts/ci-services.sh start-redis     redis-server on 127.0.0.1, a free port, no persistence; prints
+#                                               its URL (redis://127.0.0.1:PORT/0); state in $HEARTH_REDIS_STATE,
+#                                               else ${TMPDIR:-/tmp}/hearth-ci-redis.env
+#   bash scripts/ci-services.sh stop-redis      stop it by its PID and delete its dir
 #
 # start-postgres prints only the URL on stdout (postgresql://postgres@127.0.0.1:PORT/hearth_test), so
 #   export HEARTH_TEST_POSTGRES_URL="$(bash scripts/ci-services.sh start-postgres)"
@@ -51,8 +56,9 @@ cmd_install() {
   command -v /usr/bin/chromium >/dev/null 2>&1 || missing+=(chromium)
   pg_bin >/dev/null 2>&1 || missing+=(postgresql)
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   if [ "${#missing[@]}" -eq 0 ]; then
-    log "postgresql, chromium and espeak-ng already installed"
+    log "postgresql, chromium, espeak-ng and redis-server already installed"
     return 0
   fi
   [ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]}: sudo bash scripts/ci-services.sh install"
@@ -82,6 +88,7 @@ cmd_install() {
   command -v /usr/bin/chromium >/dev/null 2>&1 || die "/usr/bin/chromium still missing after install"
   pg_bin >/dev/null 2>&1 || die "pg_ctl still missing under /usr/lib/postgresql/*/bin after install"
   command -v espeak-ng >/dev/null 2>&1 || die "espeak-ng still missing after install"
+  command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
   log "installed ${missing[*]} in $((SECONDS - start)) s"
 }
 
@@ -246,13 +253,67 @@ cmd_stop_postgres() {
   log "PostgreSQL stopped and $dir removed"
 }
 
+REDIS_STATE="${HEARTH_REDIS_STATE:-${TMPDIR:-/tmp}/hearth-ci-redis.env}"
+
+cmd_start_redis() {
+  command -v redis-server >/dev/null 2>&1 || die "redis-server not found; install it: sudo bash scripts/ci-services.sh install"
+  if [ -f "$REDIS_STATE" ]; then
+    local old_pid
+    old_pid="$(sed -n 's/^HEARTH_REDIS_PID=//p' "$REDIS_STATE" | tail -n 1)"
+    if [ -n "$old_pid" ] && kill -0 "$old_pid" 2>/dev/null; then
+      die "a Redis from $REDIS_STATE is still running (pid $old_pid); stop it first (stop-redis)"
+    fi
+    rm -f "$REDIS_STATE"
+  fi
+  local dir port pid attempt
+  dir="$(mktemp -d /tmp/hearth-redis.XXXXXX)"
+  touch "$dir/$MARKER"
+  for attempt in 1 2 3; do
+    port="$(free_port)"
+    if redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no --daemonize yes \
+        --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >&2; then
+      for _ in $(seq 50); do
+        if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then break 2; fi
+        sleep 0.1
+      done
+    fi
+    log "redis-server did not come up on port $port (attempt $attempt)"
+    if [ -f "$dir/redis.pid" ]; then kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; fi
+    if [ "$attempt" -eq 3 ]; then tail -n 20 "$dir/redis.log" >&2 || true; rm -rf "$dir"; die "could not start Redis"; fi
+  done
+  pid="$(cat "$dir/redis.pid")"
+  printf 'HEARTH_TEST_REDIS_URL=redis://127.0.0.1:%s/0\nHEARTH_REDIS_DIR=%s\nHEARTH_REDIS_PID=%s\n' \
+    "$port" "$dir" "$pid" >"$REDIS_STATE"
+  log "Redis up at redis://127.0.0.1:$port/0 (pid $pid, state $REDIS_STATE)"
+  printf 'redis://127.0.0.1:%s/0\n' "$port"
+}
+
+cmd_stop_redis() {
+  if [ ! -f "$REDIS_STATE" ]; then
+    log "no state file $REDIS_STATE: no Redis to stop"
+    return 0
+  fi
+  local dir pid
+  dir="$(sed -n 's/^HEARTH_REDIS_DIR=//p' "$REDIS_STATE" | tail -n 1)"
+  pid="$(sed -n 's/^HEARTH_REDIS_PID=//p' "$REDIS_STATE" | tail -n 1)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [ -n "$dir" ] && [ -f "$dir/$MARKER" ]; then rm -rf "$dir"; fi
+  rm -f "$REDIS_STATE"
+  log "Redis stopped"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
+  start-redis) cmd_start_redis ;;
+  stop-redis) cmd_stop_redis ;;
   has-postgres) cmd_has_postgres ;;
   start-postgres) cmd_start_postgres ;;
   stop-postgres) cmd_stop_postgres ;;
   *)
-    echo "usage: bash scripts/ci-services.sh {install|has-postgres|start-postgres|stop-postgres}" >&2
+    echo "usage: bash scripts/ci-services.sh {install|has-postgres|start-postgres|stop-postgres|start-redis|stop-redis}" >&2
     exit 2
     ;;
 esac

@@ -63,6 +63,17 @@ def postgres_url() -> str:
     return url
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """URL of a real Redis (Debian's redis-server on loopback), emptied before the test."""
+    url = os.environ.get("HEARTH_TEST_REDIS_URL")
+    if not url:
+        _unavailable("no Redis: set HEARTH_TEST_REDIS_URL (bash scripts/ci-services.sh start-redis prints it)")
+    import redis
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Debian's Chromium binary, for Playwright's executable_path (we never run `playwright install`)."""

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,6 +21,7 @@ from hearth.app.ratelimit import RateLimits
 from hearth.app.request_guard import RequestGuard
 from hearth.app.services.errors import RateLimited, ServiceError
 from hearth.app.services.events import EventBuffer
+from hearth.app.shared_store import SharedStoreUnavailable
 from hearth.llm.types import LLMError, LLMUnavailable
 from hearth.settings import Settings
 
@@ -118,6 +120,13 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     async def _llm_error(request: Request, exc: LLMError) -> Response:
         """No model connected or unreachable: 503 with how to connect one; a runtime's error: 502."""
         return error_response(request, 503 if isinstance(exc, LLMUnavailable) else 502, str(exc))
+
+    @app.exception_handler(redis.RedisError)
+    async def _shared_store_down(request: Request, exc: redis.RedisError) -> Response:
+        """Redis went away mid-request: a clear 503; nothing was written (limits are checked first)."""
+        log.error("shared store error: %s", exc)
+        return error_response(request, 503, SharedStoreUnavailable(settings.redis_url or "?", str(exc)).message,
+                              {"Retry-After": "5"})
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:

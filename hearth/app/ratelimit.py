@@ -1,5 +1,5 @@
-"""Rate limits per user and per IP on writes, and on failed log-ins per address (the `limits` library, in memory:
-one server process per database, as `hearth serve` runs)."""
+"""Rate limits per user and per IP on writes, and on failed log-ins per address (the `limits` library;
+its windows live in the shared store, so several workers count together: hearth/app/shared_store.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import time
 from collections.abc import Iterator
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from hearth.app.services.errors import RateLimited, Unauthorized
+from hearth.app.shared_store import limiter_storage
 from hearth.settings import Settings
 
 
 class RateLimits:
     def __init__(self, settings: Settings):
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindowRateLimiter(limiter_storage(settings))
         self.rules: dict[str, RateLimitItem | None] = {}
         for name in ("writes_per_user", "writes_per_ip", "logins_per_ip", "logins_per_account"):
             text = getattr(settings, f"rate_limit_{name}")

@@ -90,11 +90,43 @@ def public_url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
-def run(settings: Settings, access_log: bool = True) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM stop it cleanly)."""
-    import uvicorn
+SETTINGS_ENV = "HEARTH_SERVE_SETTINGS_JSON"  # how `run` hands the final settings to worker processes
+
+
+def check_workers(settings: Settings) -> None:
+    """Several workers must count rate limits and quotas together: they need the shared store,
+    and it must answer now rather than on the first request."""
+    from hearth.app.shared_store import SharedStoreUnavailable, check_reachable
+    if settings.workers > 1 and not settings.redis_url:
+        raise LaunchError(f"{settings.workers} workers need a shared store for rate limits and quotas: set "
+                          "HEARTH_REDIS_URL=redis://127.0.0.1:6379/0 (or serve with one worker)")
+    try:
+        check_reachable(settings)
+    except SharedStoreUnavailable as e:
+        raise LaunchError(e.message) from None
+
+
+def worker_app():  # noqa: ANN201 - a FastAPI app; uvicorn's factory for worker processes
+    """The app of one worker process, from the settings `run` put in the environment."""
+    import os
 
     from hearth.app.main import create_app
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                access_log=access_log, proxy_headers=False, server_header=False)
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]), migrate_db=False)
+
+
+def run(settings: Settings, access_log: bool = True) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM stop it cleanly). With several workers, uvicorn's
+    supervisor runs them behind one port and starts a new one when one dies."""
+    import os
+
+    import uvicorn
+
+    common = {"host": settings.host, "port": settings.port, "log_level": "info", "access_log": access_log,
+              "proxy_headers": False, "server_header": False}
+    if settings.workers > 1:
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run("hearth.app.server:worker_app", factory=True, workers=settings.workers, **common)
+        return
+    from hearth.app.main import create_app
+    uvicorn.run(create_app(settings), **common)
 

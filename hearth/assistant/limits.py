@@ -1,22 +1,22 @@
-"""Per-person assistant limits: messages per window (the `limits` library, in memory, one
-process), concurrent streams, and the daily token budget (in the database). Each refusal is a
+"""Per-person assistant limits: messages per window (the `limits` library) and concurrent
+streams, both in the shared store (every worker counts together), and the daily token budget
+(in the database). Each refusal is a
 429 with a message that says which limit and when to try again."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.models import Account
 from hearth.app.services.assistant import memory, usage
 from hearth.app.services.errors import RateLimited
+from hearth.app.shared_store import SharedCounter, limiter_storage
 from hearth.settings import Settings
 
 
@@ -39,14 +39,14 @@ def seconds_to_midnight_utc() -> int:
 class AssistantLimits:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindowRateLimiter(limiter_storage(settings))
         self.default_rate = parse_rate(settings.assistant_messages_per_user, "HEARTH_ASSISTANT_MESSAGES_PER_USER")
-        self.streams: Counter[int] = Counter()
+        self.streams = SharedCounter(settings, "assistant-streams")
 
     async def check(self, db: AsyncSession, viewer: Account) -> None:
         """Before a new turn: concurrent streams, the daily token budget, then count the message."""
-        if self.streams[viewer.id] >= self.settings.assistant_concurrent_streams:
-            raise RateLimited(f"you already have {self.streams[viewer.id]} assistant replies streaming (the limit "
+        if (open_now := self.streams.get(str(viewer.id))) >= self.settings.assistant_concurrent_streams:
+            raise RateLimited(f"you already have {open_now} assistant replies streaming (the limit "
                               f"is {self.settings.assistant_concurrent_streams}); wait for one to finish or stop it",
                               retry_after=5)
         budget = await usage.daily_limit(db, viewer, self.settings.assistant_tokens_per_day)
@@ -62,13 +62,11 @@ class AssistantLimits:
                               retry_after=max(1, math.ceil(reset - time.time())))
 
     def opened(self, account_id: int) -> None:
-        self.streams[account_id] += 1
+        self.streams.add(str(account_id), 1)
 
     def closed(self, account_id: int) -> None:
-        self.streams[account_id] -= 1
-        if self.streams[account_id] <= 0:
-            del self.streams[account_id]
+        self.streams.add(str(account_id), -1)
 
     def reset(self) -> None:
         self.limiter.storage.reset()
-        self.streams.clear()
+        self.streams.reset()

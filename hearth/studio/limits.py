@@ -1,5 +1,5 @@
-"""Per-fan and per-AI message limits for creators' AIs (the `limits` library, in memory: one
-process). Each refusal is a 429 that says which limit and when to try again."""
+"""Per-fan and per-AI message limits for creators' AIs (the `limits` library, in the shared
+store: every worker counts together). Each refusal is a 429 that says which limit and when to try again."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import math
 import time
 
 from limits import RateLimitItem
-from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from hearth.app.models import Account, CreatorAI
 from hearth.app.services.errors import RateLimited
+from hearth.app.shared_store import limiter_storage
 from hearth.assistant.limits import parse_rate
 from hearth.settings import Settings
 
 
 class StudioLimits:
     def __init__(self, settings: Settings):
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindowRateLimiter(limiter_storage(settings))
         self.per_fan = parse_rate(settings.studio_messages_per_fan, "HEARTH_STUDIO_MESSAGES_PER_FAN")
         self.per_ai = parse_rate(settings.studio_messages_per_ai, "HEARTH_STUDIO_MESSAGES_PER_AI")
 

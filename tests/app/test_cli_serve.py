@@ -7,55 +7,13 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-STARTUP_DEADLINE_S = 120  # generous: the CPU is shared; this is a hang guard, not a performance check
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _hearth(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hearth.cli", *args]
-
-
-@contextmanager
-def _running(args: list[str], cwd: Path, port: int) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Start a server, wait for /health, yield (process, base URL); stop it by its PID."""
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{proc.stdout.read()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not answer /health")
-            time.sleep(0.3)
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+from tests.server_process import STARTUP_DEADLINE_S, free_port, hearth, running
 
 
 def _stopped_cleanly(proc: subprocess.Popen, out: str) -> None:
@@ -65,11 +23,11 @@ def _stopped_cleanly(proc: subprocess.Popen, out: str) -> None:
 
 
 def test_serve_creates_the_database_and_serves(tmp_path):
-    port = _free_port()
+    port = free_port()
     db = tmp_path / "data" / "app.db"
-    args = _hearth("serve", "--port", str(port), "--database-url", f"sqlite:///{db}",
+    args = hearth("serve", "--port", str(port), "--database-url", f"sqlite:///{db}",
                    "--snapshot-dir", str(tmp_path / "snapshots"))
-    with _running(args, tmp_path, port) as (proc, base):
+    with running(args, tmp_path, port) as (proc, base):
         assert db.exists()
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT version_num FROM alembic_version").fetchone()  # migrated
@@ -90,8 +48,8 @@ def test_serve_creates_the_database_and_serves(tmp_path):
     ("sqlite:////proc/no/such/dir/x.db", "cannot open the database"),
 ])
 def test_a_bad_database_url_is_one_clear_line(tmp_path, url, says):
-    done = subprocess.run(_hearth("serve", "--port", str(_free_port()), "--database-url",
-                                  url.format(port=_free_port())),
+    done = subprocess.run(hearth("serve", "--port", str(free_port()), "--database-url",
+                                  url.format(port=free_port())),
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     output = (done.stdout + done.stderr).strip()
@@ -104,7 +62,7 @@ def test_serve_refuses_a_port_in_use(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run(_hearth("serve", "--port", str(port), "--database-url", f"sqlite:///{tmp_path}/a.db"),
+        done = subprocess.run(hearth("serve", "--port", str(port), "--database-url", f"sqlite:///{tmp_path}/a.db"),
                               cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and f"port {port}" in done.stdout and "--port" in done.stdout
 
@@ -114,11 +72,11 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
     sizes = ["--accounts", "40", "--posts", "200", "--events", "1200"]
 
     def demo() -> list[str]:
-        return _hearth("demo", "--synthetic", "--no-train", "--database-url", f"sqlite:///{db}", "--port",
+        return hearth("demo", "--synthetic", "--no-train", "--database-url", f"sqlite:///{db}", "--port",
                        str(port), "--snapshot-dir", str(tmp_path / "snapshots"), *sizes)
 
-    port = _free_port()
-    with _running(demo(), tmp_path, port) as (proc, base):
+    port = free_port()
+    with running(demo(), tmp_path, port) as (proc, base):
         instance = httpx.get(f"{base}/api/v1/instance").json()
         # 40 seeded people, the demo log-in, and three creators' AIs made for the most active posters
         assert instance["stats"]["user_count"] == 44 and instance["stats"]["status_count"] == 200
@@ -132,8 +90,8 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
     assert "synthetic" in out and "Log in as demo" in out and f"http://127.0.0.1:{port}/" in out
     assert "Creators' AIs to talk to" in out
 
-    port = _free_port()
-    with _running(demo(), tmp_path, port) as (proc, _):
+    port = free_port()
+    with running(demo(), tmp_path, port) as (proc, _):
         with sqlite3.connect(db) as conn:
             assert [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("accounts", "events")] \
                 == counts
@@ -143,10 +101,10 @@ def test_demo_seeds_a_synthetic_community_serves_and_does_not_seed_twice(tmp_pat
 def test_demo_serves_at_once_while_the_model_trains_in_the_background(tmp_path):
     import json
     db, snaps = tmp_path / "demo.db", tmp_path / "snapshots"
-    port = _free_port()
-    args = _hearth("demo", "--synthetic", "--database-url", f"sqlite:///{db}", "--port", str(port),
+    port = free_port()
+    args = hearth("demo", "--synthetic", "--database-url", f"sqlite:///{db}", "--port", str(port),
                    "--snapshot-dir", str(snaps), "--accounts", "40", "--posts", "200", "--events", "1200")
-    with _running(args, tmp_path, port) as (proc, base):
+    with running(args, tmp_path, port) as (proc, base):
         marker = snaps / "TRAINING.json"  # written once the training process has imported torch
         deadline = time.monotonic() + STARTUP_DEADLINE_S
         while not marker.exists() and time.monotonic() < deadline:
