@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 import subprocess
 import sys
 
@@ -129,6 +130,20 @@ async def test_train_from_db_and_hot_reload(settings, db):
         assert await serving.reload() is False
         status = serving.status()
         assert status["version"] == result.snapshot.name and "v0002" in status["last_error"]
+        assert (await serving.feed(db, viewer, limit=5)).ranker == f"model:{result.snapshot.name}"
+        # a real snapshot whose weights were cut short (a full disk, a copy interrupted), picked up
+        # by the background watcher rather than an explicit reload: reported, the old one serves on
+        truncated = settings.snapshot_dir / "v0003"
+        shutil.copytree(result.snapshot, truncated)
+        weights = (truncated / "weights.safetensors").read_bytes()
+        (truncated / "weights.safetensors").write_bytes(weights[: len(weights) // 2])
+        (settings.snapshot_dir / "LATEST").write_text("v0003\n")
+        for _ in range(200):
+            if "v0003" in (serving.status()["last_error"] or ""):
+                break
+            await asyncio.sleep(0.05)
+        assert "v0003" in serving.status()["last_error"]
+        assert serving.watcher._task is not None and not serving.watcher._task.done()  # the watcher lives on
         assert (await serving.feed(db, viewer, limit=5)).ranker == f"model:{result.snapshot.name}"
     finally:
         await serving.stop()

@@ -31,9 +31,20 @@ async def _drop_follow(db: AsyncSession, follower: int, followee: int) -> bool:
                                                    Follow.target_account_id == followee))
     if not result.rowcount:
         return False
-    await db.execute(update(Account).where(Account.id == follower).values(following_count=Account.following_count - 1))
-    await db.execute(update(Account).where(Account.id == followee).values(followers_count=Account.followers_count - 1))
+    await _count_follow(db, follower, followee, -1)
     return True
+
+
+async def _count_follow(db: AsyncSession, follower: int, followee: int, delta: int) -> None:
+    """Both accounts' counters, the lower id first: A following B while B follows A must not lock
+    the two rows in opposite orders (PostgreSQL would abort one as a deadlock)."""
+    for account_id in sorted((follower, followee)):
+        if account_id == follower:
+            await db.execute(update(Account).where(Account.id == follower).values(
+                following_count=Account.following_count + delta))
+        if account_id == followee:
+            await db.execute(update(Account).where(Account.id == followee).values(
+                followers_count=Account.followers_count + delta))
 
 
 async def follow(db: AsyncSession, viewer: Account, account_id: int | str, source: str | None = None) -> Account:
@@ -55,17 +66,17 @@ async def follow(db: AsyncSession, viewer: Account, account_id: int | str, sourc
                 await db.rollback()
         return target
     await add_follow(db, viewer.id, target.id, source)
-    await db.commit()
+    try:
+        await db.commit()
+    except IntegrityError:  # the same follow, sent twice at once: the first one counts
+        await db.rollback()
     return target
 
 
 async def add_follow(db: AsyncSession, follower_id: int, target_id: int, source: str | None = None) -> None:
     """The follow row, both counters, the event and the notification (the caller commits)."""
     db.add(Follow(account_id=follower_id, target_account_id=target_id))
-    await db.execute(update(Account).where(Account.id == follower_id).values(
-        following_count=Account.following_count + 1))
-    await db.execute(update(Account).where(Account.id == target_id).values(
-        followers_count=Account.followers_count + 1))
+    await _count_follow(db, follower_id, target_id, +1)
     events.record(db, follower_id, "follow", "account", target_id, context={"source": source} if source else None)
     await notify(db, target_id, follower_id, "follow")
 

@@ -196,7 +196,10 @@ async def favourite(db: AsyncSession, viewer: Account, post_id: int | str) -> Po
     await db.execute(update(Post).where(Post.id == post.id).values(favourites_count=Post.favourites_count + 1))
     events.record(db, viewer.id, "like", "item", post.id, context={"author": post.account_id})
     await notify(db, post.account_id, viewer.id, "favourite", post.id)
-    await db.commit()
+    try:
+        await db.commit()
+    except IntegrityError:  # the same favourite, sent twice at once: the first one counts
+        await db.rollback()
     await db.refresh(post)
     return post
 
