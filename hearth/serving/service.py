@@ -23,8 +23,11 @@ action event (follow, like, hide, ...): acting changes the very next page.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,6 +66,26 @@ log = logging.getLogger("hearth.serving")
 MAX_FEED_LIMIT = 40
 MAX_PEOPLE_LIMIT = 80
 MARKS_CHUNK = 200  # candidates checked against the viewer's seen / hidden / liked posts per query
+PAGES_RANKED = 3  # a first page ranks enough for this many pages; the next ones come from the kept list
+DEFAULT_PAGE = 20
+ACTIVE_VIEWER_SECONDS = 600.0  # the background refresher keeps lists fresh for viewers who asked this recently
+
+
+@dataclass
+class RankedList:
+    """A viewer's feed, ranked and checked against what they saw: reused until they act, a new
+    snapshot serves, one of the accounts they follow posts (in this process), or it grows old."""
+
+    viewer_id: int
+    acted: int  # the viewer's latest action event when it was ranked
+    version: str | None  # the snapshot that ranked it
+    ranked_at: float  # unix seconds
+    kept: list[Scored]  # best first; nothing seen, hidden or liked
+    more: bool  # candidates were left unchecked: a deeper page ranks again
+    ranker: str
+    following: set[int]
+    affinity: dict[int, float]
+    last_asked: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -107,6 +130,12 @@ class ServingState:
         self._friends_of_friends = TimedCache(ttl=300.0, max_keys=4096)
         self._co_likers = TimedCache(ttl=300.0, max_keys=4096)
         self._model_proposals = TimedCache(ttl=60.0, max_keys=4096)  # (similar posts, suggested accounts)
+        # viewer id -> RankedList. Never older than the seen-grace period: a post served from a list
+        # must drop out of the feed once it counts as seen, and by then the list was ranked again.
+        self._people = TimedCache(ttl=60.0, max_keys=20_000)  # (viewer, limit, snapshot) -> (acted, suggestions)
+        self._ranked = TimedCache(ttl=min(settings.feed_cache_seconds, 60 * settings.seen_grace_minutes),
+                                  max_keys=20_000)
+        self._refresher: asyncio.Task | None = None
         self.value_model: ValueModel | None = None
         self.value_model_error: str | None = None
         if settings.feed_value_model is not None:
@@ -120,9 +149,16 @@ class ServingState:
     async def start(self) -> None:
         """Start watching the snapshot folder (the first look happens right away, in the background)."""
         await self.watcher.start()
+        if self._ranked.ttl > 0 and self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh(), name="hearth-feed-refresher")
 
     async def stop(self) -> None:
         await self.watcher.stop()
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
 
     async def reload(self) -> bool:
         """Look for a new snapshot now (what the watcher does every poll); True if one was swapped in."""
@@ -154,28 +190,52 @@ class ServingState:
         if not 1 <= int(limit) <= MAX_FEED_LIMIT:
             raise Invalid(f"limit must be between 1 and {MAX_FEED_LIMIT}")
         state = decode_cursor(viewer.id, cursor) if cursor else None
-        ranked_at = datetime.fromtimestamp(state.ranked_at, UTC) if state else (now or datetime.now(UTC))
         served = set(state.served) if state else set()
-        ctx = await self._context(db, viewer.id, ranked_at)
+        live = now is None and self._ranked.ttl > 0  # the offline replay ranks as of another time: not cached
+        ranked_at = datetime.fromtimestamp(state.ranked_at, UTC) if state else (now or datetime.now(UTC))
         acted = await src.latest_action(db, viewer.id)
-        served_by_author = await src.authors_of(db, served) if served else {}
         scorer = self.watcher.current
+        version = scorer.version if scorer is not None else None
+        hit = self._ranked.get(viewer.id) if live else None
+        if (hit is not None and hit.acted == acted and hit.version == version
+                and (state is None or abs(state.ranked_at - hit.ranked_at) < 1e-3)):
+            ranked_at = datetime.fromtimestamp(hit.ranked_at, UTC)
+            ctx = await self._context(db, viewer.id, ranked_at)
+            left = [s for s in hit.kept if s.facts.id not in served and s.facts.author not in ctx.excluded_authors]
+            # Running short on a later page: rank again, as what was served reaches deeper into
+            # followed accounts' pasts (a first page with nothing left unchecked has it all).
+            if len(left) >= 2 * int(limit) or (state is None and not hit.more):
+                hit.last_asked = time.monotonic()
+                return await self._page(db, viewer, left, hit, int(limit), state, ranked_at, events, surface)
+        ctx = await self._context(db, viewer.id, ranked_at)
+        depth = int(limit) * (1 if state else PAGES_RANKED)
+        ranked = await self._rank(db, viewer.id, ctx, acted, scorer, served, depth)
+        if live and state is None:  # only a first page's ranking is shared by later requests
+            self._ranked.put(viewer.id, ranked)
+        return await self._page(db, viewer, ranked.kept, ranked, int(limit), state, ranked_at, events, surface)
+
+    async def _rank(self, db: AsyncSession, viewer_id: int, ctx: ViewerContext, acted: int,
+                    scorer: SnapshotScorer | None, served: set[int], limit: int) -> RankedList:
+        """Candidates from every source, ordered by the heuristic, then the best checked against what
+        the viewer saw, hid or liked and scored again by the model, until `limit` posts (both sides of
+        the in/out-of-network mix) are ready."""
+        served_by_author = await src.authors_of(db, served) if served else {}
         history = []
         if scorer is not None:
-            history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len))
+            history = scorer.history(viewer_id, await src.recent_history(db, viewer_id, scorer.max_len))
 
         pool = await self._candidates(db, ctx, scorer if history else None, history, acted, served_by_author)
         cands = [f for f in pool.values()
-                 if f.id not in served and f.author != viewer.id and f.author not in ctx.excluded_authors]
-        affinity = await src.author_affinity(db, viewer.id)
+                 if f.id not in served and f.author != viewer_id and f.author not in ctx.excluded_authors]
+        affinity = await src.author_affinity(db, viewer_id)
         model = scorer if history else None
         scored = sorted(self._score(cands, ctx, affinity, None, []), key=lambda s: (-s.score, -s.facts.id))
         # A cascade: the heuristic orders every candidate; the best are checked, a chunk at a time,
         # against what the viewer saw, hid or liked, and what is left is scored again by the model,
         # until both sides of the in/out-of-network mix have enough for the page.
-        seen_before = ranked_at - timedelta(minutes=self.settings.seen_grace_minutes)
-        want_out = round(int(limit) * self.settings.feed_out_of_network_share)
-        want = {True: 2 * (int(limit) - want_out), False: 2 * want_out}  # twice: room for the author cap
+        seen_before = ctx.now - timedelta(minutes=self.settings.seen_grace_minutes)
+        want_out = round(limit * self.settings.feed_out_of_network_share)
+        want = {True: 2 * (limit - want_out), False: 2 * want_out}  # twice: room for the author cap
         left = {True: sum(s.in_network for s in scored), False: sum(not s.in_network for s in scored)}
         have = {True: 0, False: 0}
         kept: list[Scored] = []
@@ -183,7 +243,7 @@ class ServingState:
         while checked < len(scored) and any(have[side] < want[side] and left[side] for side in (True, False)):
             chunk = scored[checked:checked + MARKS_CHUNK]
             checked += len(chunk)
-            marks = await src.viewer_marks(db, viewer.id, [s.facts.id for s in chunk], seen_before)
+            marks = await src.viewer_marks(db, viewer_id, [s.facts.id for s in chunk], seen_before)
             for s in chunk:
                 left[s.in_network] -= 1
             unseen = [s for s in chunk if s.facts.id not in marks]
@@ -192,12 +252,19 @@ class ServingState:
             for s in unseen:
                 kept.append(s)
                 have[s.in_network] += 1
-        page = select_page(kept, int(limit), self.settings.max_posts_per_author,
-                           self.settings.feed_out_of_network_share)
-        entries = await self._entries(db, page, affinity, ranked_at)
-        more = len(kept) > len(page) or checked < len(scored)
+        kept.sort(key=lambda s: (-s.score, -s.facts.id))
+        ranker = f"model:{scorer.version}" if scorer is not None and history else "heuristic"
+        return RankedList(viewer_id, acted, scorer.version if scorer is not None else None, unix(ctx.now), kept,
+                          checked < len(scored), ranker, ctx.following, affinity)
+
+    async def _page(self, db: AsyncSession, viewer: Account, kept: list[Scored], ranked: RankedList, limit: int,
+                    state: FeedCursor | None, ranked_at: datetime, events: EventBuffer | None,
+                    surface: str) -> FeedPage:
+        """The page's entries from `kept` (what of `ranked` is left to show), its cursor and impressions."""
+        page = select_page(kept, limit, self.settings.max_posts_per_author, self.settings.feed_out_of_network_share)
+        entries = await self._entries(db, page, ranked.affinity, ranked_at)
         next_cursor = None
-        if more and entries:
+        if (len(kept) > len(page) or ranked.more) and entries:
             next_state = FeedCursor(ranked_at=unix(ranked_at), page=(state.page if state else 0) + 1,
                                     served=[*(state.served if state else []), *(s.facts.id for s in page)])
             next_cursor = encode_cursor(viewer.id, next_state)
@@ -205,8 +272,40 @@ class ServingState:
             for e in entries:
                 events.add(viewer.id, "impression", "item", e.post.id,
                            context={"surface": surface, "source": e.source, "served": True})
-        ranker = f"model:{scorer.version}" if scorer is not None and history else "heuristic"
-        return FeedPage(entries, next_cursor, ranker)
+        return FeedPage(entries, next_cursor, ranked.ranker)
+
+    # ---- keeping ranked lists fresh ------------------------------------------------------------
+    def post_created(self, author_id: int) -> None:
+        """Fan-out on write: a new post makes the ranked lists of its author's followers (in this
+        process) stale, so their next page is ranked again with it."""
+        for key, (_, entry) in list(self._ranked.values.items()):
+            if author_id in entry.following:  # type: ignore[attr-defined]
+                self._ranked.values.pop(key, None)
+
+    async def _refresh(self) -> None:
+        """Rank again, in the background, the lists of viewers who asked recently and whose list is
+        getting old, so that their next request finds one ready. It takes at most a fifth of one
+        core: after each list it rests four times as long as the list took."""
+        while True:
+            await asyncio.sleep(self.settings.feed_refresh_seconds)
+            now = time.monotonic()
+            due = sorted(((stored, key, entry) for key, (stored, entry) in list(self._ranked.values.items())
+                          if now - stored > self._ranked.ttl / 2
+                          and now - entry.last_asked < ACTIVE_VIEWER_SECONDS),  # type: ignore[attr-defined]
+                         key=lambda t: t[0])  # the oldest first
+            for _, viewer_id, entry in due:
+                started = time.perf_counter()
+                try:
+                    async with self.sessionmaker() as db:
+                        ctx = await self._context(db, viewer_id, datetime.now(UTC))
+                        acted = await src.latest_action(db, viewer_id)
+                        fresh = await self._rank(db, viewer_id, ctx, acted, self.watcher.current, set(),
+                                                 DEFAULT_PAGE * PAGES_RANKED)
+                    fresh.last_asked = entry.last_asked
+                    self._ranked.put(viewer_id, fresh)
+                except Exception:  # never let the refresher die; the request path ranks on its own
+                    log.exception("refreshing the ranked feed of viewer %s failed", viewer_id)
+                await asyncio.sleep(4 * (time.perf_counter() - started))
 
     async def _context(self, db: AsyncSession, viewer_id: int, now: datetime) -> ViewerContext:
         window_start = now - timedelta(hours=self.settings.feed_window_hours)
@@ -345,10 +444,21 @@ class ServingState:
         (standardised model score + weight * log1p(Adamic-Adar)), with social proof."""
         if not 1 <= int(limit) <= MAX_PEOPLE_LIMIT:
             raise Invalid(f"limit must be between 1 and {MAX_PEOPLE_LIMIT}")
+        scorer = self.watcher.current
+        acted = await src.latest_action(db, viewer.id)
+        key = (viewer.id, int(limit), scorer.version if scorer is not None else None)
+        cached = self._viewer_cached(self._people, key, acted)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        found = await self._people_now(db, viewer, int(limit), scorer)
+        self._people.put(key, (acted, found))
+        return found
+
+    async def _people_now(self, db: AsyncSession, viewer: Account, limit: int,
+                          scorer: SnapshotScorer | None) -> list[PersonSuggestion]:
         now = datetime.now(UTC)
         ctx = await src.viewer_context(db, viewer.id, now, now, 0)
         exclude = ctx.following | ctx.excluded_authors | {viewer.id}
-        scorer = self.watcher.current
         history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len)) if scorer else []
 
         cands = {a: p for a, p in (await src.friends_of_friends(db, viewer.id)).items() if a not in exclude}

@@ -400,3 +400,82 @@ async def test_feed_ranks_by_the_learned_value_model_when_given_one(settings, db
         assert (await broken.feed(db, p["ann"], limit=20)).entries
     finally:
         await engine.dispose()
+
+
+async def _counting_rank(serving, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    rank = serving._rank
+
+    async def counted(*args, **kwargs):
+        calls.append(args[1])
+        return await rank(*args, **kwargs)
+    monkeypatch.setattr(serving, "_rank", counted)
+    return calls
+
+
+async def test_a_first_page_is_ranked_once_and_reused_until_the_viewer_acts(serving, db, monkeypatch):
+    p, made = await _community(db)
+    calls = await _counting_rank(serving, monkeypatch)
+    first = await serving.feed(db, p["ann"], limit=3)
+    again = await serving.feed(db, p["ann"], limit=3)
+    assert [e.post.id for e in again.entries] == [e.post.id for e in first.entries]
+    assert calls == [p["ann"].id]  # the second request was served from the ranked list
+    second = await serving.feed(db, p["ann"], limit=3, cursor=first.cursor)
+    assert not {e.post.id for e in second.entries} & {e.post.id for e in first.entries}
+    n = len(calls)
+    await posts.favourite(db, p["ann"], first.entries[0].post.id)  # acting ranks again at once
+    after = await serving.feed(db, p["ann"], limit=3)
+    assert first.entries[0].post.id not in {e.post.id for e in after.entries}
+    assert len(calls) == n + 1
+
+
+async def test_a_followed_account_posting_ranks_its_followers_lists_again(serving, db, monkeypatch):
+    p, made = await _community(db)
+    calls = await _counting_rank(serving, monkeypatch)
+    await serving.feed(db, p["ann"], limit=3)
+    await serving.feed(db, p["fay"], limit=3)
+    fresh = await posts.create_post(db, p["bob"], "bob has news")
+    serving.post_created(p["bob"].id)  # what the app's post routes call
+    ids = {e.post.id for e in (await serving.feed(db, p["ann"], limit=10)).entries}
+    assert fresh.id in ids
+    await serving.feed(db, p["fay"], limit=3)  # fay does not follow bob: her list stays
+    assert calls == [p["ann"].id, p["fay"].id, p["ann"].id]
+
+
+async def test_no_ranked_list_outlives_the_seen_grace_period(settings, db, monkeypatch):
+    engine = make_engine(settings.database_url)
+    serving = ServingState(settings.model_copy(update={"seen_grace_minutes": 0.0}), make_sessionmaker(engine))
+    try:
+        p, made = await _community(db)
+        calls = await _counting_rank(serving, monkeypatch)
+        await serving.feed(db, p["ann"], limit=3)
+        await serving.feed(db, p["ann"], limit=3)
+        assert len(calls) == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(settings, db, monkeypatch):
+    import asyncio
+    engine = make_engine(settings.database_url)
+    serving = ServingState(settings.model_copy(update={"feed_cache_seconds": 0.4, "feed_refresh_seconds": 0.05}),
+                           make_sessionmaker(engine))
+    try:
+        p, made = await _community(db)
+        await serving.feed(db, p["ann"], limit=3)
+        before = serving._ranked.values[p["ann"].id][0]
+        calls = await _counting_rank(serving, monkeypatch)
+        await serving.start()
+        for _ in range(100):
+            if calls:
+                break
+            await asyncio.sleep(0.05)
+        assert calls and calls[0] == p["ann"].id
+        await asyncio.sleep(0.1)
+        assert serving._ranked.values[p["ann"].id][0] > before  # a newer list, ready for the next request
+        n = len(calls)
+        await serving.feed(db, p["ann"], limit=3)
+        assert len(calls) == n  # served from the refreshed list
+    finally:
+        await serving.stop()
+        await engine.dispose()

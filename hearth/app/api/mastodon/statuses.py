@@ -52,11 +52,13 @@ async def _create(request: Request, db: AsyncSession, viewer: Account, key: str 
     if params.string("scheduled_at"):
         raise Invalid("scheduled posts are not supported on this server")
     settings = request.app.state.settings
-    return await posts.create_post(
+    post = await posts.create_post(
         db, viewer, params.string("status", "") or "", in_reply_to_id=params.id("in_reply_to_id"),
         visibility=params.string("visibility"), spoiler_text=params.string("spoiler_text", "") or "",
         sensitive=params.boolean("sensitive", False), language=params.string("language", max_len=16) or None,
         max_chars=settings.max_post_chars, domain=settings.instance_domain, idempotency_key=key)
+    request.app.state.serving.post_created(viewer.id)
+    return post
 
 
 @router.post("/api/v1/statuses")
