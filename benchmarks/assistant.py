@@ -45,8 +45,8 @@ API = "/api/hearth/v1/assistant"
 
 def seed(url: str) -> str:
     """ann and 300 posts by 30 others about music; returns ann's token."""
-    from hearth.app.db import make_engine, make_sessionmaker, migrate
-    from hearth.app.services import accounts, auth, posts
+    from hearth.services import accounts, auth, posts
+    from hearth.storage.db import make_engine, make_sessionmaker, migrate
 
     migrate(url)
 

@@ -1,6 +1,6 @@
 """Serving latency and throughput of the real server on a large synthetic community.
 
-Seeds 10k accounts, 1M posts and 5M events (hearth.app.seed.seed_synthetic) into SQLite (--db,
+Seeds 10k accounts, 1M posts and 5M events (hearth.services.seed.seed_synthetic) into SQLite (--db,
 kept and reused) or PostgreSQL (--database-url, reused when it holds the same sizes), trains the
 unified model on it with the quick budget unless a snapshot exists (--no-train skips), starts
 `hearth serve` in a subprocess (--workers N with --redis-url for several), then runs a bounded
@@ -59,7 +59,7 @@ def seed(args: argparse.Namespace, console) -> dict:  # noqa: ANN001 - a rich Co
     """Seed (or reuse) the database; a sidecar JSON keeps when it was seeded and the sample's tokens."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hearth.app.seed import database_state, seed_synthetic
+    from hearth.services.seed import database_state, seed_synthetic
     sidecar = args.sidecar
     url = args.url
     exists = args.db.exists() if args.db else True
@@ -74,7 +74,7 @@ def seed(args: argparse.Namespace, console) -> dict:  # noqa: ANN001 - a rich Co
         sidecar.write_text(json.dumps(meta))
         return meta
     if state is not None and (state.demo or state.source):
-        from hearth.app.seed import reset_database
+        from hearth.services.seed import reset_database
         reset_database(url)
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"Seeding {args.accounts:,} accounts, {args.posts:,} posts, {args.events:,} events into "
@@ -97,9 +97,9 @@ async def make_tokens(url: str, n: int, seed: int, scopes: list[str] | None = No
     """Bearer tokens (read scope unless told) for a seeded sample of accounts that follow someone."""
     from sqlalchemy import select
 
-    from hearth.app.db import make_engine, make_sessionmaker
-    from hearth.app.models import Account
-    from hearth.app.services import auth
+    from hearth.services import auth
+    from hearth.storage.db import make_engine, make_sessionmaker
+    from hearth.storage.models import Account
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as db:
@@ -113,7 +113,7 @@ async def make_tokens(url: str, n: int, seed: int, scopes: list[str] | None = No
 
 
 def train(args: argparse.Namespace, console) -> None:  # noqa: ANN001 - a rich Console
-    from hearth.serving.train_app import train_from_db
+    from hearth.offline.train_app import train_from_db
     from hearth.settings import Settings
     if args.no_train or any(args.snapshots.glob("v*")):
         return

@@ -51,7 +51,7 @@ def rss_mib(pid: int) -> float:
 
 
 def seed(args: argparse.Namespace) -> dict:
-    from hearth.app.seed import database_state, seed_synthetic
+    from hearth.services.seed import database_state, seed_synthetic
     sidecar = args.sidecar
     wanted = {"accounts": args.accounts, "posts": args.posts, "events": args.events}
     state = database_state(args.url) if (args.db is None or args.db.exists()) else None
@@ -60,7 +60,7 @@ def seed(args: argparse.Namespace) -> dict:
         if meta.get("sizes") == wanted:
             return meta
     if state is not None and (state.demo or state.source):
-        from hearth.app.seed import reset_database
+        from hearth.services.seed import reset_database
         reset_database(args.url)
     print(f"Seeding {args.accounts:,} accounts, {args.posts:,} posts, {args.events:,} events ...", flush=True)
     result = seed_synthetic(args.url, args.accounts, args.posts, args.events, seed=args.seed)

@@ -2,7 +2,7 @@
 community: keyword-only (BM25), vector-only (all-MiniLM-L6-v2 + FAISS) and hybrid (reciprocal-rank
 fusion), on the same questions in the same run.
 
-Setup: the demo database is seeded as `hearth demo` seeds it (hearth.app.seed.seed_lastfm, the
+Setup: the demo database is seeded as `hearth demo` seeds it (hearth.services.seed.seed_lastfm, the
 500 most-listened artists, seed 0) into a fresh SQLite file; the N artist accounts with the most
 posts each get an AI of themselves (`of_creator`), whose knowledge is synced (every post embedded).
 
@@ -60,7 +60,7 @@ def tag_spellings(data_dir: Path) -> dict[str, str]:
     lines = (data_dir / "lastfm-2k" / "tags.dat").read_text("latin-1").splitlines()[1:]
     for line in lines:
         _, _, name = line.partition("\t")
-        key = re.sub(r"\W", "", name)[:100].lower()  # as hearth.app.seed.lastfm.hashtag folds it
+        key = re.sub(r"\W", "", name)[:100].lower()  # as hearth.services.seed.lastfm.hashtag folds it
         out.setdefault(key, name.strip())
     return out
 
@@ -79,10 +79,10 @@ def question(tags: list[str], df: Counter[str], spelling: dict[str, str], n: int
 async def run(url: str, data_dir: Path, artists: int, per_artist: int, model: str) -> dict:
     from sqlalchemy import select
 
-    from hearth.app.db import make_engine, make_sessionmaker
-    from hearth.app.models import Account, Post
-    from hearth.app.services.studio import ais
+    from hearth.services.studio import ais
     from hearth.settings import Settings
+    from hearth.storage.db import make_engine, make_sessionmaker
+    from hearth.storage.models import Account, Post
     from hearth.studio.knowledge.embedder import Embedder
     from hearth.studio.knowledge.knowledge_base import KnowledgeBase
 
@@ -168,8 +168,8 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from hearth.app.seed import seed_lastfm
     from hearth.bench.machine import machine_info
+    from hearth.services.seed import seed_lastfm
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--artists", type=int, default=10, help="artists with the most posts, one AI each")
@@ -193,7 +193,8 @@ def main() -> None:
     result = {
         "benchmark": "studio_retrieval", "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python benchmarks/studio_retrieval.py", *sys.argv[1:]]), "machine": machine_info(),
-        "setup": {"dataset": "lastfm-2k demo (hearth.app.seed.seed_lastfm, seed 0)", "top_artists": args.top_artists,
+        "setup": {"dataset": "lastfm-2k demo (hearth.services.seed.seed_lastfm, seed 0)",
+                  "top_artists": args.top_artists,
                   "seed_seconds": round(seed_s, 1), "embedding_model": model, "k": K,
                   "faiss-cpu": version("faiss-cpu"), "bm25s": version("bm25s"),
                   "sentence-transformers": version("sentence-transformers"),

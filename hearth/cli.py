@@ -124,7 +124,7 @@ def bench_replay(dataset: Annotated[str, typer.Option("--dataset", "-d", help="l
     import tempfile
 
     from hearth.data import DataError
-    from hearth.serving.replay import run_replay
+    from hearth.offline.replay import run_replay
     out = out or Path("benchmarks/results") / f"replay-{dataset}{'-quick' if quick else ''}.json"
     with tempfile.TemporaryDirectory(prefix="hearth-replay-") as tmp:
         try:
@@ -263,7 +263,7 @@ def _train_from_db(database_url: str | None, out: Path | None, quick: bool, seed
     from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from hearth.serving.train_app import train_from_db
+    from hearth.offline.train_app import train_from_db
     from hearth.settings import Settings
     try:
         settings = Settings(database_url=database_url) if database_url else Settings()
@@ -478,11 +478,11 @@ def assistant_quota(username: Annotated[str, typer.Argument(help="Whose limits t
 
     from limits import parse
 
-    from hearth.app.db import make_engine, make_sessionmaker, migrate
-    from hearth.app.services import accounts
-    from hearth.app.services.assistant import usage
-    from hearth.app.services.errors import NotFound
+    from hearth.services import accounts
+    from hearth.services.assistant import usage
+    from hearth.services.errors import NotFound
     from hearth.settings import Settings
+    from hearth.storage.db import make_engine, make_sessionmaker, migrate
 
     if messages_per_window:
         try:

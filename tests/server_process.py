@@ -100,8 +100,8 @@ def workers(pid: int) -> list[int]:
 
 def make_users(url: str, n: int, scopes: tuple[str, ...] = ("read", "write")) -> list[tuple[int, str]]:
     """n accounts with a bearer token each: [(account id, token)]."""
-    from hearth.app.db import make_engine, make_sessionmaker, migrate
-    from hearth.app.services import accounts, auth
+    from hearth.services import accounts, auth
+    from hearth.storage.db import make_engine, make_sessionmaker, migrate
 
     migrate(url)
 

@@ -36,7 +36,9 @@ def _progress_bar(console: Console) -> Progress:
 
 def seed_demo(settings: Settings, options: DemoOptions, console: Console):  # noqa: ANN201 - a SeedResult
     """Seed the database at settings.database_url unless it already holds a complete demo."""
-    from hearth.app.seed import (
+    from hearth.data import DataError
+    from hearth.data.files import resolve_data_dir
+    from hearth.services.seed import (
         DEMO_PASSWORD,
         DEMO_USERNAME,
         SeedError,
@@ -47,8 +49,6 @@ def seed_demo(settings: Settings, options: DemoOptions, console: Console):  # no
         seed_lastfm,
         seed_synthetic,
     )
-    from hearth.data import DataError
-    from hearth.data.files import resolve_data_dir
     url = settings.database_url
     try:
         if options.fresh:
@@ -95,7 +95,7 @@ def seed_demo(settings: Settings, options: DemoOptions, console: Console):  # no
 
 def trained_snapshot(settings: Settings) -> Path | None:
     """The snapshot of the newest finished training run on this database, if it is still on disk."""
-    from hearth.app.db import make_sync_engine
+    from hearth.storage.db import make_sync_engine
     engine = make_sync_engine(settings.database_url)
     try:
         with engine.connect() as conn:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, WebSession
-from hearth.app.services import auth
-from hearth.app.services.errors import Forbidden, Unauthorized
+from hearth.services import auth
+from hearth.services.errors import Forbidden, Unauthorized
+from hearth.storage.models import Account, WebSession
 
 SESSION_COOKIE = "hearth_session"
 

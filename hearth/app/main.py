@@ -16,14 +16,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from hearth.app.db import make_engine, make_sessionmaker, migrate
 from hearth.app.ratelimit import RateLimits
 from hearth.app.request_guard import RequestGuard
-from hearth.app.services.errors import RateLimited, ServiceError
-from hearth.app.services.events import EventBuffer
-from hearth.app.shared_store import SharedStoreUnavailable
 from hearth.llm.types import LLMError, LLMUnavailable
+from hearth.services.errors import RateLimited, ServiceError
+from hearth.services.events import EventBuffer
+from hearth.services.shared_store import SharedStoreUnavailable
+from hearth.serving.errors import InvalidRequest
+from hearth.serving.service import ServingState
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker, migrate
 
 log = logging.getLogger("hearth")
 
@@ -103,7 +105,6 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     app.state.events = EventBuffer(app.state.sessionmaker)
     app.state.limits = RateLimits(settings)
 
-    from hearth.serving.service import ServingState
     app.state.serving = ServingState(settings, app.state.sessionmaker)
 
     from hearth.assistant.agent import Assistant
@@ -127,6 +128,10 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
         log.error("shared store error: %s", exc)
         return error_response(request, 503, SharedStoreUnavailable(settings.redis_url or "?", str(exc)).message,
                               {"Retry-After": "5"})
+
+    @app.exception_handler(InvalidRequest)
+    async def _invalid_feed_request(request: Request, exc: InvalidRequest) -> Response:
+        return error_response(request, 422, exc.message)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:

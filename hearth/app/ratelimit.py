@@ -1,5 +1,5 @@
 """Rate limits per user and per IP on writes, and on failed log-ins per address (the `limits` library;
-its windows live in the shared store, so several workers count together: hearth/app/shared_store.py)."""
+its windows live in the shared store, so several workers count together: hearth/services/shared_store.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from limits import RateLimitItem, parse
 from limits.strategies import MovingWindowRateLimiter
 
-from hearth.app.services.errors import RateLimited, Unauthorized
-from hearth.app.shared_store import limiter_storage
+from hearth.services.errors import RateLimited, Unauthorized
+from hearth.services.shared_store import limiter_storage
 from hearth.settings import Settings
 
 

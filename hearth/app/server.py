@@ -46,7 +46,7 @@ def _reason(e: BaseException) -> str:
 
 def prepare_database(settings: Settings) -> None:
     """Create the database if it is missing and migrate it; LaunchError when that cannot be done."""
-    from hearth.app.db import migrate
+    from hearth.storage.db import migrate
     try:
         migrate(settings.database_url)
     except (SQLAlchemyError, OSError, ArgumentError) as e:
@@ -55,9 +55,9 @@ def prepare_database(settings: Settings) -> None:
 
 def with_seed_banner(settings: Settings) -> Settings:
     """On a seeded demo database, say so on the landing page and in /api/v1/instance."""
-    from hearth.app.seed import database_state
-    from hearth.app.seed.lastfm import BANNER as LASTFM_BANNER
-    from hearth.app.seed.synthetic import BANNER as SYNTHETIC_BANNER
+    from hearth.services.seed import database_state
+    from hearth.services.seed.lastfm import BANNER as LASTFM_BANNER
+    from hearth.services.seed.synthetic import BANNER as SYNTHETIC_BANNER
     if settings.instance_banner:
         return settings
     try:
@@ -96,7 +96,7 @@ SETTINGS_ENV = "HEARTH_SERVE_SETTINGS_JSON"  # how `run` hands the final setting
 def check_workers(settings: Settings) -> None:
     """Several workers must count rate limits and quotas together: they need the shared store,
     and it must answer now rather than on the first request."""
-    from hearth.app.shared_store import SharedStoreUnavailable, check_reachable
+    from hearth.services.shared_store import SharedStoreUnavailable, check_reachable
     if settings.workers > 1 and not settings.redis_url:
         raise LaunchError(f"{settings.workers} workers need a shared store for rate limits and quotas: set "
                           "HEARTH_REDIS_URL=redis://127.0.0.1:6379/0 (or serve with one worker)")

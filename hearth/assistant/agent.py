@@ -24,9 +24,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearth.app.models import Account, AssistantMessage, AssistantProposal
-from hearth.app.services.assistant import conversations, proposals, usage
-from hearth.app.services.errors import Conflict, Invalid, NotFound, ServiceError
 from hearth.assistant import datamark
 from hearth.assistant.limits import AssistantLimits
 from hearth.assistant.profile import AgentProfile, Screened
@@ -41,7 +38,10 @@ from hearth.llm.types import (
     ToolCall,
     Trimmed,
 )
+from hearth.services.assistant import conversations, proposals, usage
+from hearth.services.errors import Conflict, Invalid, NotFound, ServiceError
 from hearth.settings import Settings
+from hearth.storage.models import Account, AssistantMessage, AssistantProposal
 
 log = logging.getLogger("hearth.assistant")
 NOTE_PREFIX = "[Hearth note, not typed by the person] "

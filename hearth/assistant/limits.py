@@ -13,11 +13,11 @@ from limits import RateLimitItem, parse
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account
-from hearth.app.services.assistant import memory, usage
-from hearth.app.services.errors import RateLimited
-from hearth.app.shared_store import SharedCounter, limiter_storage
+from hearth.services.assistant import memory, usage
+from hearth.services.errors import RateLimited
+from hearth.services.shared_store import SharedCounter, limiter_storage
 from hearth.settings import Settings
+from hearth.storage.models import Account
 
 
 def parse_rate(text: str | None, name: str) -> RateLimitItem | None:

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, AssistantConversation
-from hearth.app.services.assistant import memory
-from hearth.app.services.errors import Invalid
 from hearth.assistant.prompt import system_prompt
 from hearth.assistant.tools import TOOLS, Tool
 from hearth.llm.types import ChatRuntime
+from hearth.services.assistant import memory
+from hearth.services.errors import Invalid
 from hearth.settings import Settings
+from hearth.storage.models import Account, AssistantConversation
 
 
 @dataclass

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hearth.app.models import Account, AssistantMemory
 from hearth.assistant import datamark
+from hearth.storage.models import Account, AssistantMemory
 
 
 def system_prompt(viewer: Account, instance: str, facts: list[AssistantMemory] | None,

@@ -1,5 +1,5 @@
-"""Where "For you" candidates and people suggestions come from: one small function per source
-(as Mastodon's account_suggestions/ has one class per source), each one bounded SQL query.
+"""What candidate sources share (hearth/serving/sources/ has one class per post source) and
+people suggestions' sources: the facts ranking needs, the viewer's context, bounded SQL.
 
 Sources return `PostFacts`: what ranking needs to know about a post (author, time, counts)
 plus which source found it and the social proof it came with. Nothing here ranks; nothing
@@ -26,7 +26,7 @@ from sqlalchemy import BigInteger, and_, bindparam, column, func, literal, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from hearth.app.models import Account, Block, EventRow, Favourite, Follow, Mute, Post
+from hearth.storage.models import Account, Block, EventRow, Favourite, Follow, Mute, Post
 
 Original = aliased(Post)
 
@@ -250,7 +250,7 @@ async def usernames(db: AsyncSession, account_ids: Iterable[int]) -> dict[int, s
 # ---- post sources ------------------------------------------------------------------------------
 MAX_SOURCE_ACCOUNTS = 100  # accounts one source reads from (the viewer's latest follows, top co-likers)
 PER_ACCOUNT = 10  # newest rows read per account: a prolific account cannot flood a source
-BACKLOG_PER_ACCOUNT = 3  # newest posts of any age per followed account (more on later pages, see following_posts)
+BACKLOG_PER_ACCOUNT = 3  # newest posts of any age per followed account (more on later pages: sources/following.py)
 MAX_BACKLOG_DEPTH = 40  # ... but never more than this many rows per account
 
 
@@ -294,55 +294,6 @@ def _liked_by(ctx: ViewerContext, likers: Sequence[int]):  # noqa: ANN202 - a Se
             .where(_window(ctx, by_id=False), _discoverable()))
 
 
-async def following_posts(db: AsyncSession, ctx: ViewerContext,
-                          served_by_author: Mapping[int, int] | None = None) -> list[PostFacts]:
-    """Followed accounts' recent posts, plus each one's newest BACKLOG_PER_ACCOUNT posts of any
-    age (a quiet account's last posts are days old: outside the window, they would never show),
-    and the originals they reblogged ("shared by"). Replies only when they answer the viewer, the
-    author or someone the viewer follows (as Mastodon's home). `served_by_author` (posts of each
-    author already served in this feed session) reaches that much deeper, so later pages bring
-    older posts instead of ending."""
-    if not ctx.recent_following:
-        return []
-    served = served_by_author or {}
-    depth = {a: min(BACKLOG_PER_ACCOUNT + served.get(a, 0), MAX_BACKLOG_DEPTH) for a in ctx.recent_following}
-    newest = _followed_rows(ctx, depth)
-    q = (select(*_FACT_COLUMNS, Post.reblog_of_id, Original.id, Original.account_id, Original.created_at,
-                Original.favourites_count, Original.replies_count, Original.reblogs_count, Original.in_reply_to_id,
-                Original.visibility, Post.in_reply_to_account_id)
-         .join(newest, newest.c.row_id == Post.id).outerjoin(Original, Original.id == Post.reblog_of_id)
-         .where(Post.created_at <= ctx.now, (Post.visibility + "").in_(("public", "unlisted", "private"))))
-    out: dict[int, PostFacts] = {}
-    for row in await db.execute(q):
-        replied_to = row[16]
-        if replied_to is not None and replied_to not in (ctx.viewer_id, row[1]) and replied_to not in ctx.following:
-            continue
-        if row[7] is None:
-            facts = _facts(row, FOLLOWING)
-        else:  # a reblog: the candidate is the original, shared by someone the viewer follows
-            if row[9] is None or row[15] not in ("public", "unlisted"):
-                continue
-            facts = _facts(row[8:15], FOLLOWING)
-            facts.shared_by = [row[1]]
-        if facts.id in out:
-            out[facts.id].merge(facts)
-        else:
-            out[facts.id] = facts
-    return list(out.values())
-
-
-async def liked_by_following(db: AsyncSession, ctx: ViewerContext) -> list[PostFacts]:
-    """Recent public posts that people the viewer follows liked."""
-    if not ctx.recent_following:
-        return []
-    q = _liked_by(ctx, ctx.recent_following)
-    out: dict[int, PostFacts] = {}
-    for row in await db.execute(q):
-        facts = out.get(row[0]) or out.setdefault(row[0], _facts(row, SIMILAR))
-        facts.liked_by_following.append(int(row[7]))
-    return list(out.values())
-
-
 async def co_likers(db: AsyncSession, viewer_id: int, my_recent: int = 20, likers: int = 30) -> list[int]:
     """The people who most often liked what the viewer liked lately (their last likes of
     not-too-popular posts, so one viral post does not make everyone a co-liker)."""
@@ -352,56 +303,6 @@ async def co_likers(db: AsyncSession, viewer_id: int, my_recent: int = 20, liker
     q = (select(Favourite.account_id).where(Favourite.post_id.in_(mine), Favourite.account_id != viewer_id)
          .group_by(Favourite.account_id).order_by(func.count().desc(), Favourite.account_id).limit(likers))
     return [int(a) for (a,) in await db.execute(q)]
-
-
-async def co_liked(db: AsyncSession, ctx: ViewerContext, likers: Sequence[int]) -> list[PostFacts]:
-    """Recent public posts liked by the viewer's co-likers (item-to-item collaborative filtering)."""
-    if not likers:
-        return []
-    q = _liked_by(ctx, list(likers)[:MAX_SOURCE_ACCOUNTS])
-    out: dict[int, PostFacts] = {}
-    for row in await db.execute(q):
-        facts = out.get(row[0]) or out.setdefault(row[0], _facts(row, SIMILAR))
-        facts.co_likes += 1
-    return list(out.values())
-
-
-async def popular_recent(db: AsyncSession, ctx: ViewerContext, limit: int = 100) -> list[PostFacts]:
-    """The window's most engaged-with public posts (the same for everyone: the service caches it)."""
-    engagement = Post.favourites_count + 2 * Post.replies_count + 2 * Post.reblogs_count
-    q = (select(*_FACT_COLUMNS).where(_window(ctx), _discoverable(), engagement > 0)
-         .order_by(engagement.desc(), Post.id.desc()).limit(limit))
-    return [_facts(row, POPULAR) for row in await db.execute(q)]
-
-
-async def posts_of_authors(db: AsyncSession, ctx: ViewerContext, authors: dict[int, float],
-                           per_author: int = 3, max_authors: int = 30) -> list[PostFacts]:
-    """Recent public posts of accounts suggested to the viewer (model or friends of friends)."""
-    ids = [a for a in authors if a not in ctx.following and a != ctx.viewer_id][:max_authors]
-    if not ids:
-        return []
-    newest = _per_account("posts", "id", ids, ctx.watermark, per=per_author)
-    q = select(*_FACT_COLUMNS).join(newest, newest.c.row_id == Post.id).where(_window(ctx, by_id=False),
-                                                                              _discoverable())
-    out = []
-    for row in await db.execute(q):
-        facts = _facts(row, SUGGESTED)
-        facts.suggested_author_score = authors[row[1]]
-        out.append(facts)
-    return out
-
-
-async def posts_by_ids(db: AsyncSession, ctx: ViewerContext, scores: dict[int, float]) -> list[PostFacts]:
-    """Posts the model proposed (nearest to the viewer's state), kept if public and in the window."""
-    if not scores:
-        return []
-    q = select(*_FACT_COLUMNS).where(Post.id.in_(list(scores)), _window(ctx), _discoverable())
-    out = []
-    for row in await db.execute(q):
-        facts = _facts(row, SIMILAR)
-        facts.model_similarity = scores[row[0]]
-        out.append(facts)
-    return out
 
 
 # ---- people sources ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 
-from hearth.app.services.errors import Invalid
+from hearth.serving.errors import InvalidRequest
 
 MAX_SERVED = 400  # older served ids fall out of the cursor; recorded impressions still hide them
 MAX_CURSOR_CHARS = 8000
@@ -44,8 +44,8 @@ def encode_cursor(viewer_id: int, cursor: FeedCursor) -> str:
 
 
 def decode_cursor(viewer_id: int, text: str) -> FeedCursor:
-    """The cursor's content, or Invalid (422) saying why it cannot be used."""
-    bad = Invalid("cursor is not valid: pass back the next_cursor of the previous page unchanged, "
+    """The cursor's content, or InvalidRequest saying why it cannot be used."""
+    bad = InvalidRequest("cursor is not valid: pass back the next_cursor of the previous page unchanged, "
                   "or leave it out to start again")
     if not isinstance(text, str) or not text or len(text) > MAX_CURSOR_CHARS:
         raise bad

@@ -13,7 +13,7 @@ import math
 from hearth.serving.candidates import FOLLOWING, PostFacts
 
 # log-odds contributions to p(like). Following, affinity and engagement weights were compared on
-# the validation users of the LastFM-2k feed replay (hearth/serving/replay.py): following 2.0,
+# the validation users of the LastFM-2k feed replay (hearth/offline/replay.py): following 2.0,
 # affinity 1.2, engagement 0.15 beat 1.0 / 0.8 / 0.35 (NDCG@10 .364 vs .320 at a 6 h half-life).
 BASE = -3.0
 W_ENGAGEMENT = 0.15  # log1p(engagement per day since posting): what others think of it, fair to new posts

@@ -2,18 +2,23 @@
 people you may know, ranked by the newest model snapshot when there is one (hot-reloaded),
 by the heuristic ranker until then.
 
-Feed pipeline (README.md "The app", Ranking): viewer context (follows, blocks, mutes, dismissals) ->
-candidate sources (followed accounts, posts liked by people you follow or by people with your
-taste, the model's nearest posts, suggested authors, popular) -> heuristic value for all ->
+Feed pipeline (docs/architecture.md, Ranking): viewer context (follows, blocks, mutes, dismissals) ->
+candidate sources (hearth/serving/sources/: followed accounts, posts liked by people you follow or
+by people with your taste, the model's nearest posts, suggested authors, popular) -> heuristic value for all ->
 the best few hundred checked against what was seen or hidden and re-scored with per-verb
 probabilities from the model when a snapshot serves -> value blend x freshness -> policy
 (nothing seen, hidden, blocked or muted, no own posts, author diversity, in/out-of-network
 mix) -> entries with reasons.
 
-Impressions: pass `events=app.state.events` to `feed()` and every served entry is recorded as
-an `impression` (context {"surface", "source", "served": true}) through the EventBuffer; an
-impression older than `seen_grace_minutes` keeps the post out of later feeds. Clients may also
-report impressions and dwell time through `POST /api/hearth/v1/events`.
+What comes back is ids, scores and reasons: the app loads the posts and accounts and records
+what it served as impressions (hearth/app/hydrate.py); an impression older than
+`seen_grace_minutes` keeps the post out of later feeds. Clients may also report impressions and
+dwell time through `POST /api/hearth/v1/events`.
+
+Ranked lists: a first page ranks enough for a few pages and keeps the list for the viewer
+(`feed_cache_seconds`, never past the seen-grace period); later pages and repeated first pages
+come from it until the viewer acts, a snapshot changes, an account they follow posts (fan-out on
+write, `post_created`) or it grows old; a background task ranks active viewers' lists again.
 
 Paging: every page is ranked again minus what was served; followed accounts' posts of any age
 come in deeper as their newer ones are served, so the feed goes on while anything is left and
@@ -28,22 +33,17 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearth.app.models import Account, Post
-from hearth.app.services.errors import Invalid
-from hearth.app.services.events import EventBuffer
-from hearth.app.services.posts import POST_LOAD
 from hearth.serving import candidates as src
 from hearth.serving.candidates import PostFacts, TimedCache, ViewerContext, unix
 from hearth.serving.cursor import FeedCursor, decode_cursor, encode_cursor
+from hearth.serving.errors import InvalidRequest
 from hearth.serving.heuristic import heuristic_value, like_logit, sigmoid
 from hearth.serving.model_scorer import SnapshotScorer
 from hearth.serving.rank import (
@@ -57,9 +57,11 @@ from hearth.serving.rank import (
     standardise,
 )
 from hearth.serving.snapshots import SnapshotWatcher
+from hearth.serving.sources import SourceRequest, default_sources, excluded
 from hearth.serving.training_marker import training_status
 from hearth.serving.value_model import FEATURES, ValueModel, post_features
 from hearth.settings import Settings
+from hearth.storage.models import Account
 
 log = logging.getLogger("hearth.serving")
 
@@ -90,7 +92,8 @@ class RankedList:
 
 @dataclass
 class FeedEntry:
-    post: Post  # loaded with posts.POST_LOAD (author; for a reblog, the original and its author)
+    post_id: int  # the app loads the post (hearth/app/hydrate.py); it may have been deleted since
+    author_id: int
     score: float
     reason: str  # shown to the user: "Because you liked posts by @ann", "Followed by @bob and 2 others"
     source: str  # candidate source: following | similar | popular | suggested_author
@@ -110,11 +113,11 @@ class FeedPage:
 
 @dataclass
 class PersonSuggestion:
-    account: Account
+    account_id: int
     score: float
     reason: str  # "Followed by @ann and 3 others you follow", "Popular on Hearth"
     source: str  # model | friends_of_friends | popular
-    mutuals: list[Account] = field(default_factory=list)  # social proof: people you follow who follow them
+    mutual_ids: list[int] = field(default_factory=list)  # social proof: people you follow who follow them
 
 
 class ServingState:
@@ -122,8 +125,8 @@ class ServingState:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.watcher = SnapshotWatcher(settings.snapshot_dir, settings.snapshot_poll_seconds)
+        self.sources = default_sources()  # hearth/serving/sources/: one class per source
         self._watermarks = TimedCache(ttl=60.0)
-        self._popular_posts = TimedCache(ttl=30.0)
         self._popular_accounts = TimedCache(ttl=60.0)
         # Per viewer, slow to change, costly to compute: reused for a few minutes by the feed, and
         # recomputed at once when the viewer acts (each entry remembers the viewer's latest action).
@@ -182,13 +185,12 @@ class ServingState:
 
     # ---- the feed ------------------------------------------------------------------------------
     async def feed(self, db: AsyncSession, viewer: Account, limit: int = 20, cursor: str | None = None, *,
-                   events: EventBuffer | None = None, surface: str = "for_you",
                    now: datetime | None = None) -> FeedPage:
-        """One page of the ranked "For you" feed; `cursor` continues a previous page; `now`
-        ranks as of another time (the offline replay). With `events`, served entries are
-        recorded as impressions."""
+        """One page of the ranked "For you" feed (post ids, scores, reasons); `cursor` continues a
+        previous page; `now` ranks as of another time (the offline replay). The app loads the
+        posts and records what it served as impressions."""
         if not 1 <= int(limit) <= MAX_FEED_LIMIT:
-            raise Invalid(f"limit must be between 1 and {MAX_FEED_LIMIT}")
+            raise InvalidRequest(f"limit must be between 1 and {MAX_FEED_LIMIT}")
         state = decode_cursor(viewer.id, cursor) if cursor else None
         served = set(state.served) if state else set()
         live = now is None and self._ranked.ttl > 0  # the offline replay ranks as of another time: not cached
@@ -206,13 +208,13 @@ class ServingState:
             # followed accounts' pasts (a first page with nothing left unchecked has it all).
             if len(left) >= 2 * int(limit) or (state is None and not hit.more):
                 hit.last_asked = time.monotonic()
-                return await self._page(db, viewer, left, hit, int(limit), state, ranked_at, events, surface)
+                return await self._page(db, viewer, left, hit, int(limit), state, ranked_at)
         ctx = await self._context(db, viewer.id, ranked_at)
         depth = int(limit) * (1 if state else PAGES_RANKED)
         ranked = await self._rank(db, viewer.id, ctx, acted, scorer, served, depth)
         if live and state is None:  # only a first page's ranking is shared by later requests
             self._ranked.put(viewer.id, ranked)
-        return await self._page(db, viewer, ranked.kept, ranked, int(limit), state, ranked_at, events, surface)
+        return await self._page(db, viewer, ranked.kept, ranked, int(limit), state, ranked_at)
 
     async def _rank(self, db: AsyncSession, viewer_id: int, ctx: ViewerContext, acted: int,
                     scorer: SnapshotScorer | None, served: set[int], limit: int) -> RankedList:
@@ -225,8 +227,7 @@ class ServingState:
             history = scorer.history(viewer_id, await src.recent_history(db, viewer_id, scorer.max_len))
 
         pool = await self._candidates(db, ctx, scorer if history else None, history, acted, served_by_author)
-        cands = [f for f in pool.values()
-                 if f.id not in served and f.author != viewer_id and f.author not in ctx.excluded_authors]
+        cands = [f for f in pool.values() if not excluded(f, ctx, served)]
         affinity = await src.author_affinity(db, viewer_id)
         model = scorer if history else None
         scored = sorted(self._score(cands, ctx, affinity, None, []), key=lambda s: (-s.score, -s.facts.id))
@@ -258,9 +259,8 @@ class ServingState:
                           checked < len(scored), ranker, ctx.following, affinity)
 
     async def _page(self, db: AsyncSession, viewer: Account, kept: list[Scored], ranked: RankedList, limit: int,
-                    state: FeedCursor | None, ranked_at: datetime, events: EventBuffer | None,
-                    surface: str) -> FeedPage:
-        """The page's entries from `kept` (what of `ranked` is left to show), its cursor and impressions."""
+                    state: FeedCursor | None, ranked_at: datetime) -> FeedPage:
+        """The page's entries from `kept` (what of `ranked` is left to show) and its cursor."""
         page = select_page(kept, limit, self.settings.max_posts_per_author, self.settings.feed_out_of_network_share)
         entries = await self._entries(db, page, ranked.affinity, ranked_at)
         next_cursor = None
@@ -268,10 +268,6 @@ class ServingState:
             next_state = FeedCursor(ranked_at=unix(ranked_at), page=(state.page if state else 0) + 1,
                                     served=[*(state.served if state else []), *(s.facts.id for s in page)])
             next_cursor = encode_cursor(viewer.id, next_state)
-        if events is not None:
-            for e in entries:
-                events.add(viewer.id, "impression", "item", e.post.id,
-                           context={"surface": surface, "source": e.source, "served": True})
         return FeedPage(entries, next_cursor, ranked.ranker)
 
     # ---- keeping ranked lists fresh ------------------------------------------------------------
@@ -325,36 +321,22 @@ class ServingState:
     async def _candidates(self, db: AsyncSession, ctx: ViewerContext, scorer: SnapshotScorer | None,
                           history: list, acted: int = 0,
                           served_by_author: dict[int, int] | None = None) -> dict[int, PostFacts]:
-        pool: dict[int, PostFacts] = {}
-
-        def add(found: Iterable[PostFacts], cached: bool = False) -> None:
-            for f in found:
-                if f.id in pool:
-                    pool[f.id].merge(f)
-                else:
-                    pool[f.id] = f.copy() if cached else f  # never merge into a cached list's objects
-
-        add(await src.following_posts(db, ctx, served_by_author))
-        add(await src.liked_by_following(db, ctx))
+        """What every source found, merged by post (the social proof of each kept). The per-viewer
+        inputs that change slowly (co-likers, the model's proposals, friends of friends) come from
+        caches that the viewer's next action invalidates."""
+        request = SourceRequest(ctx, dict(served_by_author or {}))
         likers = self._viewer_cached(self._co_likers, ctx.viewer_id, acted)
         if likers is None:
             likers = await src.co_likers(db, ctx.viewer_id)
             self._co_likers.put(ctx.viewer_id, (acted, likers))
-        add(await src.co_liked(db, ctx, likers))  # type: ignore[arg-type]
-        key = (int(ctx.window_start.timestamp() // 60), int(ctx.now.timestamp() // 60))
-        popular = self._popular_posts.get(key)
-        if popular is None:
-            popular = await src.popular_recent(db, ctx)
-            self._popular_posts.put(key, popular)
-        add(popular, cached=True)  # type: ignore[arg-type]
+        request.co_likers = likers  # type: ignore[assignment]
         if scorer is not None:  # the model's proposals for a viewer change slowly: reused for a minute
             key = (ctx.viewer_id, scorer.version)
             proposed = self._viewer_cached(self._model_proposals, key, acted)
             if proposed is None:
                 proposed = (scorer.similar_posts(history), scorer.suggested_accounts(history, ctx.viewer_id))
                 self._model_proposals.put(key, (acted, proposed))
-            similar, authors = proposed  # type: ignore[misc]
-            add(await src.posts_by_ids(db, ctx, similar))
+            request.model_posts, authors = proposed  # type: ignore[misc]
         else:
             authors = self._viewer_cached(self._friends_of_friends, ctx.viewer_id, acted)
             if authors is None:
@@ -363,8 +345,14 @@ class ServingState:
                 authors = {p.id: p.common for p in top[:200]}
                 self._friends_of_friends.put(ctx.viewer_id, (acted, authors))
             authors = {a: n for a, n in authors.items() if a not in ctx.following}  # type: ignore[union-attr]
-        authors = {a: s for a, s in authors.items() if a not in ctx.excluded_authors}
-        add(await src.posts_of_authors(db, ctx, authors))
+        request.suggested_authors = {a: s for a, s in authors.items() if a not in ctx.excluded_authors}
+        pool: dict[int, PostFacts] = {}
+        for source in self.sources:
+            for f in await source.fetch(db, request):
+                if f.id in pool:
+                    pool[f.id].merge(f)
+                else:
+                    pool[f.id] = f
         return pool
 
     def _score(self, cands: list[PostFacts], ctx: ViewerContext, affinity: dict[int, float],
@@ -415,7 +403,7 @@ class ServingState:
         scorer = self.watcher.current
         history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len)) if scorer else []
         pool = await self._candidates(db, ctx, scorer if history else None, history)
-        cands = [f for f in pool.values() if f.author != viewer.id and f.author not in ctx.excluded_authors]
+        cands = [f for f in pool.values() if not excluded(f, ctx, set())]
         marks = await src.viewer_marks(db, viewer.id, [f.id for f in cands], now)
         cands = [f for f in cands if f.id not in marks]
         affinity = await src.author_affinity(db, viewer.id)
@@ -427,23 +415,20 @@ class ServingState:
                        ranked_at: datetime) -> list[FeedEntry]:
         if not page:
             return []
-        posts = {p.id: p for p in await db.scalars(select(Post).where(Post.id.in_([s.facts.id for s in page]))
-                                                   .options(*POST_LOAD))}
         people = {s.facts.author for s in page}
         for s in page:
             people.update(s.facts.liked_by_following[:1], s.facts.shared_by[:1])
         names = await src.usernames(db, people)
         now = unix(ranked_at)
-        return [FeedEntry(posts[s.facts.id], round(s.score, 6), feed_reason(s.facts, names, affinity, now),
-                          s.facts.source)
-                for s in page if s.facts.id in posts]
+        return [FeedEntry(s.facts.id, s.facts.author, round(s.score, 6), feed_reason(s.facts, names, affinity, now),
+                          s.facts.source) for s in page]
 
     # ---- people you may know -----------------------------------------------------------------------
     async def people(self, db: AsyncSession, viewer: Account, limit: int = 10) -> list[PersonSuggestion]:
         """Model account retrieval + friends of friends + popular, merged and ranked
         (standardised model score + weight * log1p(Adamic-Adar)), with social proof."""
         if not 1 <= int(limit) <= MAX_PEOPLE_LIMIT:
-            raise Invalid(f"limit must be between 1 and {MAX_PEOPLE_LIMIT}")
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PEOPLE_LIMIT}")
         scorer = self.watcher.current
         acted = await src.latest_action(db, viewer.id)
         key = (viewer.id, int(limit), scorer.version if scorer is not None else None)
@@ -488,14 +473,13 @@ class ServingState:
         ranked.sort(key=lambda t: (-t[0], t[1].id))
         top = ranked[:int(limit)]
         mutuals = await src.mutuals_of(db, viewer.id, [p.id for _, p in top])
-        wanted = {p.id for _, p in top} | {m for ms in mutuals.values() for m in ms}
-        accounts = {a.id: a for a in await db.scalars(select(Account).where(Account.id.in_(wanted)))} if wanted else {}
+        names = await src.usernames(db, {p.id for _, p in top} | {m for ms in mutuals.values() for m in ms})
         out = []
         for score, p in top:
-            if p.id not in accounts:
+            if p.id not in names:
                 continue
-            ms = [accounts[m] for m in mutuals.get(p.id, []) if m in accounts]
+            ms = [m for m in mutuals.get(p.id, []) if m in names]
             source = ("friends_of_friends" if p.common else "model" if "model" in p.sources else "popular")
-            reason = people_reason([f"@{m.username}" for m in ms], max(p.common, len(ms)), source)
-            out.append(PersonSuggestion(accounts[p.id], round(score, 6), reason, source, ms))
+            reason = people_reason([f"@{names[m]}" for m in ms], max(p.common, len(ms)), source)
+            out.append(PersonSuggestion(p.id, round(score, 6), reason, source, ms))
         return out

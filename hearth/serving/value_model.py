@@ -4,7 +4,7 @@ The multi-task heavy-ranker pattern: the unified model's outputs for a (viewer, 
 (its next-post score and verb probabilities) are features next to what a chronological feed
 knows (freshness, in-network) and what the heuristic knows (author affinity, engagement,
 social proof), and one logistic regression, fit on the log's own past, weighs them. It is
-fit offline (`hearth/serving/replay.py` fits it on an earlier cut of the same log, chosen on
+fit offline (`hearth/offline/replay.py` fits it on an earlier cut of the same log, chosen on
 validation) and reaches serving as a small JSON file (`HEARTH_FEED_VALUE_MODEL`).
 """
 

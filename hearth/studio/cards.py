@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, CreatorAI
-from hearth.app.services.errors import Invalid
-from hearth.app.services.studio import ais
-from hearth.app.services.studio.ais import display_name
+from hearth.services.errors import Invalid
+from hearth.services.studio import ais
+from hearth.services.studio.ais import display_name
+from hearth.storage.models import Account, CreatorAI
 
 SPEC = "chara_card_v2"
 MAX_CARD_BYTES = 1_000_000

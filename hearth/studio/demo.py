@@ -10,11 +10,11 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from hearth.app.db import make_engine, make_sessionmaker
-from hearth.app.models import Account, CreatorAI, Post
-from hearth.app.services.errors import Conflict
-from hearth.app.services.studio import ais
+from hearth.services.errors import Conflict
+from hearth.services.studio import ais
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker
+from hearth.storage.models import Account, CreatorAI, Post
 
 TAG_RE = re.compile(r"#(\w+)")
 

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, AIDirectReply, AIDirectThread, CreatorAI, Mention, Post, utcnow
-from hearth.app.services import posts as post_service
-from hearth.app.services.errors import RateLimited, ServiceError
-from hearth.app.services.studio import ais, direct
 from hearth.llm.types import ChatMessage, LLMError
+from hearth.services import posts as post_service
+from hearth.services.errors import RateLimited, ServiceError
+from hearth.services.studio import ais, direct
+from hearth.storage.models import Account, AIDirectReply, AIDirectThread, CreatorAI, Mention, Post, utcnow
 from hearth.studio.respond import answer_once
 
 log = logging.getLogger("hearth.studio")

@@ -9,11 +9,11 @@ import time
 from limits import RateLimitItem
 from limits.strategies import MovingWindowRateLimiter
 
-from hearth.app.models import Account, CreatorAI
-from hearth.app.services.errors import RateLimited
-from hearth.app.shared_store import limiter_storage
 from hearth.assistant.limits import parse_rate
+from hearth.services.errors import RateLimited
+from hearth.services.shared_store import limiter_storage
 from hearth.settings import Settings
+from hearth.storage.models import Account, CreatorAI
 
 
 class StudioLimits:

@@ -12,16 +12,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, AssistantConversation, CreatorAI
-from hearth.app.services import search
-from hearth.app.services.errors import Invalid
-from hearth.app.services.studio.ais import display_name
 from hearth.assistant import datamark
 from hearth.assistant.profile import AgentProfile, Screened
 from hearth.assistant.tools import Tool, ToolContext, ToolResult
 from hearth.assistant.tools.present import post_data, post_item, post_source
 from hearth.llm.types import ChatRuntime
+from hearth.services import search
+from hearth.services.errors import Invalid
+from hearth.services.studio.ais import display_name
 from hearth.settings import Settings
+from hearth.storage.models import Account, AssistantConversation, CreatorAI
 from hearth.studio.guard import TopicGuard
 
 PASSAGES = 5

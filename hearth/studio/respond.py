@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearth.app.models import Account
-from hearth.app.services.errors import ServiceError
 from hearth.assistant import datamark
 from hearth.assistant.profile import AgentProfile
 from hearth.assistant.tools import ToolContext, ToolResult
 from hearth.llm.types import ChatMessage, Completion, LLMUnavailable, TextDelta
+from hearth.services.errors import ServiceError
 from hearth.settings import Settings
+from hearth.storage.models import Account
 
 MAX_ROUNDS = 3
 

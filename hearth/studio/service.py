@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearth.app.models import CreatorAI
 from hearth.settings import Settings
+from hearth.storage.models import CreatorAI
 from hearth.studio.direct import DirectMessages
 from hearth.studio.limits import StudioLimits
 from hearth.studio.persona import CreatorProfile

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.db import make_engine, make_sessionmaker, migrate
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker, migrate
 from tests.live_server import NO_RATE_LIMITS
 
 

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from hearth.app.main import create_app
-from hearth.app.models import AssistantMessage, AssistantProposal, EventRow, Follow, Post
-from hearth.app.services import accounts, auth, graph, posts
-from hearth.app.services.assistant import usage
+from hearth.services import accounts, auth, graph, posts
+from hearth.services.assistant import usage
+from hearth.storage.models import AssistantMessage, AssistantProposal, EventRow, Follow, Post
 
 API = "/api/hearth/v1/assistant"
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, _unavailable  # tests/conftest.py
 
 from hearth.app.main import create_app
-from hearth.app.services import accounts, auth
+from hearth.services import accounts, auth
 from tests.app.test_assistant import API, parse_sse
 
 

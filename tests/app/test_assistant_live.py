@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from hearth.app.db import make_engine, make_sessionmaker
 from hearth.app.main import create_app
-from hearth.app.models import Follow
-from hearth.app.services import accounts, auth
 from hearth.cli import app as cli
+from hearth.services import accounts, auth
+from hearth.storage.db import make_engine, make_sessionmaker
+from hearth.storage.models import Follow
 from tests.live_server import serve_app
 
 API = "/api/hearth/v1/assistant"

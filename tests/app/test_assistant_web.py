@@ -22,13 +22,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine, migrate
 from hearth.app.main import create_app
-from hearth.app.models import Account, AssistantProposal, Follow, Post
-from hearth.app.services import accounts, graph
-from hearth.app.services.assistant import conversations, memory, proposals
 from hearth.app.web.assistant import answer_html
+from hearth.services import accounts, graph
+from hearth.services.assistant import conversations, memory, proposals
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker, make_sync_engine, migrate
+from hearth.storage.models import Account, AssistantProposal, Follow, Post
 from tests.app.test_web import browser, running, sign_up
 from tests.browser import launch_chromium
 from tests.live_server import NO_RATE_LIMITS, serve_app

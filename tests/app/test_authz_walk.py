@@ -11,9 +11,17 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine
 from hearth.app.main import create_app
-from hearth.app.models import (
+from hearth.app.web.people import ACTIONS as ACCOUNT_ACTIONS
+from hearth.app.web.posts import TOGGLES as POST_TOGGLES
+from hearth.services import accounts, auth, graph, posts
+from hearth.services.assistant import conversations, memory, proposals
+from hearth.services.studio import ais
+from hearth.services.studio import direct as dm_threads
+from hearth.services.studio import knowledge as studio_knowledge
+from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker, make_sync_engine
+from hearth.storage.models import (
     Account,
     AIDirectThread,
     AIKnowledge,
@@ -34,14 +42,6 @@ from hearth.app.models import (
     Post,
     WebSession,
 )
-from hearth.app.services import accounts, auth, graph, posts
-from hearth.app.services.assistant import conversations, memory, proposals
-from hearth.app.services.studio import ais
-from hearth.app.services.studio import direct as dm_threads
-from hearth.app.services.studio import knowledge as studio_knowledge
-from hearth.app.web.people import ACTIONS as ACCOUNT_ACTIONS
-from hearth.app.web.posts import TOGGLES as POST_TOGGLES
-from hearth.settings import Settings
 
 SECRETS = ("ann-private-secret", "ann-direct-secret", "ann@example.org", "ann-bio-draft", "ann-chat-secret",
            "ann-memory-secret", "ann-ai-instructions-secret", "ann-ai-note-secret")

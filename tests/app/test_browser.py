@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine, migrate
 from hearth.app.main import create_app
-from hearth.app.models import EventRow
-from hearth.app.services import accounts, graph, posts
+from hearth.services import accounts, graph, posts
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker, make_sync_engine, migrate
+from hearth.storage.models import EventRow
 from tests.browser import launch_chromium
 from tests.live_server import NO_RATE_LIMITS, serve_app
 

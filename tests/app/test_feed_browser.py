@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from hearth.app.db import make_engine, make_sessionmaker, migrate
 from hearth.app.main import create_app
-from hearth.app.models import Post, utcnow
-from hearth.app.services import accounts, graph, posts
+from hearth.services import accounts, graph, posts
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker, migrate
+from hearth.storage.models import Post, utcnow
 from tests.browser import launch_chromium
 from tests.live_server import NO_RATE_LIMITS, serve_app
 

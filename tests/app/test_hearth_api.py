@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from hearth.app.main import create_app
-from hearth.app.models import EventRow
-from hearth.app.services import accounts, auth, graph, posts
+from hearth.services import accounts, auth, graph, posts
+from hearth.storage.models import EventRow
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from hearth.app.db import make_engine, make_sessionmaker
 from hearth.app.main import create_app
-from hearth.app.models import Account, EventRow, Post, utcnow
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker
+from hearth.storage.models import Account, EventRow, Post, utcnow
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 ALL = "read write follow push"
@@ -457,7 +457,7 @@ async def test_idempotency_key(client, settings):
     # An hour later the key may be used again.
     from sqlalchemy import update as sql_update
 
-    from hearth.app.models import IdempotencyKey
+    from hearth.storage.models import IdempotencyKey
     engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(sql_update(IdempotencyKey).values(created_at=utcnow() - timedelta(hours=2)))
@@ -624,7 +624,7 @@ async def test_ids_beyond_64_bits_are_not_found_never_a_server_error(client, set
 
 
 async def test_oversize_deep_and_malformed_bodies_are_4xx_and_write_nothing(client, settings):
-    from hearth.app.models import OAuthApp
+    from hearth.storage.models import OAuthApp
     before = await count(settings, OAuthApp)
     big = (b'{"client_name": "' + b"x" * (settings.max_body_bytes + 10)
            + b'", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}')
@@ -669,7 +669,7 @@ async def test_method_not_allowed_lists_every_method_of_the_path(client):
 
 
 async def test_locked_accounts_answer_follow_requests(client, settings):
-    from hearth.app.models import Follow
+    from hearth.storage.models import Follow
     app = await new_app(client)
     ann, bob, cat = [await sign_up(client, app, n) for n in ("ann", "bob", "cat")]
     r = await client.patch("/api/v1/accounts/update_credentials", headers=bob, data={"locked": "true"})

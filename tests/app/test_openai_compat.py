@@ -8,8 +8,8 @@ import openai
 import pytest
 
 from hearth.app.main import create_app
-from hearth.app.services import accounts, auth, posts
-from hearth.app.services.studio import ais
+from hearth.services import accounts, auth, posts
+from hearth.services.studio import ais
 from tests.app.test_assistant_live import in_own_engine
 from tests.live_server import serve_app
 

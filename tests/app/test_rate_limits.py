@@ -7,11 +7,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from hearth.app.db import make_sync_engine
 from hearth.app.main import create_app
-from hearth.app.models import Post
 from hearth.app.ratelimit import RateLimits
 from hearth.settings import Settings
+from hearth.storage.db import make_sync_engine
+from hearth.storage.models import Post
 
 
 def make_settings(tmp_path, **limits: str) -> Settings:  # noqa: ANN001

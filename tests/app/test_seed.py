@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hearth.app.db import make_engine, make_sync_engine
-from hearth.app.seed import (
+from hearth.services import accounts, posts
+from hearth.services.posts import TAG_RE
+from hearth.services.seed import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
     SeedError,
@@ -21,9 +22,8 @@ from hearth.app.seed import (
     seed_lastfm,
     seed_synthetic,
 )
-from hearth.app.seed.synthetic import build_synthetic
-from hearth.app.services import accounts, posts
-from hearth.app.services.posts import TAG_RE
+from hearth.services.seed.synthetic import build_synthetic
+from hearth.storage.db import make_engine, make_sync_engine
 
 ANCHOR = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 TOP = 60
@@ -149,9 +149,9 @@ async def test_lastfm_seed_matches_the_files(db_url, data_dir, db):
 
     # `hearth demo` then makes AIs of the artists who posted most; they answer from those posts
     # (with excerpts while no model is connected), and a second run adds none.
-    from hearth.app.db import make_sessionmaker
-    from hearth.app.services.studio import ais
+    from hearth.services.studio import ais
     from hearth.settings import Settings
+    from hearth.storage.db import make_sessionmaker
     from hearth.studio.demo import make_demo_ais
     from hearth.studio.knowledge.knowledge_base import KnowledgeBase
     from hearth.studio.persona import CreatorProfile

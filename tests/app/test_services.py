@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from hearth.app.models import EventRow, Notification, Post
-from hearth.app.services import accounts, graph, notifications, posts, search, timelines
-from hearth.app.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from hearth.app.services.pages import Page
+from hearth.services import accounts, graph, notifications, posts, search, timelines
+from hearth.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from hearth.services.pages import Page
+from hearth.storage.models import EventRow, Notification, Post
 
 
 async def _people(db):

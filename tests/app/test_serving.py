@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from hearth.app.db import make_engine, make_sessionmaker
-from hearth.app.models import EventRow, Post, utcnow
-from hearth.app.services import accounts, events, graph, posts
-from hearth.app.services.errors import Invalid
-from hearth.app.services.events import EventBuffer
+from hearth.app import hydrate
+from hearth.services import accounts, events, graph, posts
+from hearth.services.events import EventBuffer
 from hearth.serving.candidates import FOLLOWING, PostFacts
 from hearth.serving.cursor import FeedCursor, decode_cursor, encode_cursor
+from hearth.serving.errors import InvalidRequest
 from hearth.serving.rank import Scored, blend_value, feed_reason, final_score, freshness, select_page
 from hearth.serving.service import ServingState
+from hearth.storage.db import make_engine, make_sessionmaker
+from hearth.storage.models import EventRow, Post, utcnow
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ async def test_feed_sources_reasons_and_policy(serving, db):
     p, made = await _community(db)
     page = await serving.feed(db, p["ann"], limit=20)
     assert page.ranker == "heuristic"
-    by_id = {e.post.id: e for e in page.entries}
+    by_id = {e.post_id: e for e in page.entries}
     assert made["ann"].id not in by_id  # never one's own posts
     assert by_id[made["cat"].id].reason == "From @cat, whom you follow"
     assert by_id[made["cat"].id].source == "following"
@@ -81,17 +82,17 @@ async def test_feed_sources_reasons_and_policy(serving, db):
     assert by_id[made["dan"].id].source == "similar"
     assert by_id[made["eve"].id].source in ("similar", "popular")
     assert by_id[made["gus"].id].reason == "@gus may be someone you know"  # followed by bob and cat
-    assert sum(1 for e in page.entries if e.post.account_id == p["bob"].id) == 2  # max_posts_per_author
+    assert sum(1 for e in page.entries if e.author_id == p["bob"].id) == 2  # max_posts_per_author
     assert all(e.reason for e in page.entries)
     assert [e.score for e in page.entries] == sorted((e.score for e in page.entries), reverse=True)
-    assert page.entries[0].post.account.username  # loaded for rendering
+    assert (await hydrate.feed_entries(db, page))[0].post.account.username  # loaded for rendering
 
     await graph.block(db, p["ann"], p["eve"].id)
     await graph.mute(db, p["ann"], p["cat"].id)
     await posts.hide(db, p["ann"], made["dan"].id)
     events.record(db, p["ann"].id, "hide", "account", p["gus"].id)  # a dismissed suggestion
     await db.commit()
-    shown = {e.post.id for e in (await serving.feed(db, p["ann"], limit=20)).entries}
+    shown = {e.post_id for e in (await serving.feed(db, p["ann"], limit=20)).entries}
     assert shown and not shown & {made["eve"].id, made["cat"].id, made["dan"].id, made["gus"].id}
 
 
@@ -102,7 +103,7 @@ async def test_blocked_by_author_and_seen_posts_are_left_out(serving, db):
     events.record(db, p["ann"].id, "impression", "item", made["cat"].id, ts=old)  # seen long ago
     events.record(db, p["ann"].id, "impression", "item", made["eve"].id)  # just now: still in grace
     await db.commit()
-    shown = {e.post.id for e in (await serving.feed(db, p["ann"], limit=20)).entries}
+    shown = {e.post_id for e in (await serving.feed(db, p["ann"], limit=20)).entries}
     assert made["dan"].id not in shown and made["cat"].id not in shown
     assert made["eve"].id in shown
 
@@ -110,17 +111,17 @@ async def test_blocked_by_author_and_seen_posts_are_left_out(serving, db):
 async def test_pagination_never_repeats_and_cursor_is_checked(serving, db):
     p, made = await _community(db)
     entries, pages = await _all_pages(serving, db, p["ann"], limit=2)
-    ids = [e.post.id for e in entries]
+    ids = [e.post_id for e in entries]
     assert pages >= 3 and len(ids) == len(set(ids))
-    everything = {e.post.id for e in (await serving.feed(db, p["ann"], limit=40)).entries}
+    everything = {e.post_id for e in (await serving.feed(db, p["ann"], limit=40)).entries}
     assert everything <= set(ids)  # the pages together hold the whole feed
     assert {b.id for b in made["bob"]} <= set(ids)  # the author cap is per page: later pages bring the rest
     first = await serving.feed(db, p["ann"], limit=2)
-    with pytest.raises(Invalid, match="cursor"):
+    with pytest.raises(InvalidRequest, match="cursor"):
         await serving.feed(db, p["ann"], limit=2, cursor=first.cursor[:-3] + "abc")
-    with pytest.raises(Invalid, match="cursor"):
+    with pytest.raises(InvalidRequest, match="cursor"):
         await serving.feed(db, p["bob"], limit=2, cursor=first.cursor)  # another viewer's cursor
-    with pytest.raises(Invalid, match="limit"):
+    with pytest.raises(InvalidRequest, match="limit"):
         await serving.feed(db, p["ann"], limit=0)
 
 
@@ -141,11 +142,11 @@ async def test_followed_account_with_only_old_posts_is_on_the_first_page(serving
     p, made = await _community(db)
     await graph.follow(db, p["ann"], zed.id)
     page = await serving.feed(db, p["ann"], limit=10)
-    zeds = [e for e in page.entries if e.post.account_id == zed.id]
+    zeds = [e for e in page.entries if e.author_id == zed.id]
     assert len(zeds) == serving.settings.max_posts_per_author
-    assert {e.post.id for e in zeds} <= {o.id for o in old[-3:]}  # the newest few, whatever their age
+    assert {e.post_id for e in zeds} <= {o.id for o in old[-3:]}  # the newest few, whatever their age
     assert all(e.reason == "From @zed, whom you follow" and e.source == "following" for e in zeds)
-    assert page.entries[-1].post.account_id == zed.id  # ranked with the freshness decay: fresher posts first
+    assert page.entries[-1].author_id == zed.id  # ranked with the freshness decay: fresher posts first
 
 
 async def test_following_or_liking_changes_the_next_page(serving, db):
@@ -155,10 +156,10 @@ async def test_following_or_liking_changes_the_next_page(serving, db):
     kims = await posts.create_post(db, kim, "kim's quiet post")
     await graph.follow(db, zed, kim.id)
     first = await serving.feed(db, p["ann"], limit=2)  # fills the per-viewer caches (friends of friends)
-    everything = {e.post.id for e in (await serving.feed(db, p["ann"], limit=40)).entries}
+    everything = {e.post_id for e in (await serving.feed(db, p["ann"], limit=40)).entries}
     assert not everything & {kims.id, *(o.id for o in old)}
     await graph.follow(db, p["ann"], zed.id)
-    after = {e.post.id: e for e in (await serving.feed(db, p["ann"], limit=20, cursor=first.cursor)).entries}
+    after = {e.post_id: e for e in (await serving.feed(db, p["ann"], limit=20, cursor=first.cursor)).entries}
     assert {o.id for o in old} <= set(after)  # zed's posts, days old
     assert after[kims.id].reason == "@kim may be someone you know"  # zed follows kim: not hidden by a cache
 
@@ -168,9 +169,9 @@ async def test_following_or_liking_changes_the_next_page(serving, db):
     for post in (liked, other):
         await posts.favourite(db, lou, post.id)
     first = await serving.feed(db, p["ann"], limit=2)
-    assert other.id not in {e.post.id for e in first.entries}
+    assert other.id not in {e.post_id for e in first.entries}
     await posts.favourite(db, p["ann"], liked.id)  # lou, who liked it too, becomes a co-liker at once
-    rest = {e.post.id: e for e in (await serving.feed(db, p["ann"], limit=40, cursor=first.cursor)).entries}
+    rest = {e.post_id: e for e in (await serving.feed(db, p["ann"], limit=40, cursor=first.cursor)).entries}
     assert liked.id not in rest and rest[other.id].reason == "Similar to posts you liked"
 
 
@@ -187,7 +188,7 @@ async def test_paging_to_the_end_brings_older_followed_posts_then_says_caught_up
         if cursor is None:
             break
     assert pages[-1].caught_up and pages[-1].cursor is None and not any(pg.caught_up for pg in pages[:-1])
-    ids = [e.post.id for pg in pages for e in pg.entries]
+    ids = [e.post_id for pg in pages for e in pg.entries]
     assert len(ids) == len(set(ids))
     assert {o.id for o in old} <= set(ids)  # deeper into zed's past as the newer posts are served
     assert {b.id for b in made["bob"]} | {made["cat"].id, made["dan"].id, made["eve"].id} <= set(ids)
@@ -196,11 +197,14 @@ async def test_paging_to_the_end_brings_older_followed_posts_then_says_caught_up
 async def test_served_entries_are_recorded_as_impressions(serving, db, settings):
     p, made = await _community(db)
     buffer = EventBuffer(serving.sessionmaker)
-    page = await serving.feed(db, p["ann"], limit=5, events=buffer)
+    page = await serving.feed(db, p["ann"], limit=5)
+    shown = await hydrate.feed_entries(db, page)
+    assert [e.post.id for e in shown] == [e.post_id for e in page.entries]
+    hydrate.record_impressions(buffer, p["ann"].id, shown, "for_you")
     assert await buffer.flush() == len(page.entries) > 0
     rows = list(await db.execute(select(EventRow.target_id, EventRow.context).where(
         EventRow.account_id == p["ann"].id, EventRow.verb == "impression")))
-    assert {r[0] for r in rows} == {e.post.id for e in page.entries}
+    assert {r[0] for r in rows} == {e.post_id for e in page.entries}
     assert all(r[1]["surface"] == "for_you" and r[1]["served"] for r in rows)
 
 
@@ -208,28 +212,30 @@ async def test_new_account_gets_popular_posts(serving, db):
     p, made = await _community(db)
     newbie = await _profile(db, "newbie")
     page = await serving.feed(db, newbie, limit=10)
-    assert page.entries and page.entries[0].post.id == made["eve"].id
+    assert page.entries and page.entries[0].post_id == made["eve"].id
     assert page.entries[0].reason == "Popular today" and page.entries[0].source == "popular"
 
 
 async def test_people_you_may_know(serving, db):
     p, made = await _community(db)
     found = await serving.people(db, p["ann"], limit=10)
-    ids = [s.account.id for s in found]
+    ids = [s.account_id for s in found]
     assert ids[0] == p["gus"].id  # followed by two people ann follows
     gus = found[0]
     assert gus.source == "friends_of_friends"
-    assert {m.username for m in gus.mutuals} == {"bob", "cat"}
+    assert set(gus.mutual_ids) == {p["bob"].id, p["cat"].id}
+    shown = await hydrate.people(db, found)
+    assert shown[0].account.username == "gus" and {m.username for m in shown[0].mutuals} == {"bob", "cat"}
     assert gus.reason in ("Followed by @bob and @cat, whom you follow", "Followed by @cat and @bob, whom you follow")
     assert p["ann"].id not in ids and p["bob"].id not in ids and p["cat"].id not in ids  # self, followed
     events.record(db, p["ann"].id, "hide", "account", p["gus"].id)  # dismissed
     await db.commit()
     await graph.block(db, p["ann"], p["eve"].id)
     await graph.mute(db, p["ann"], p["fay"].id)
-    ids = [s.account.id for s in await serving.people(db, p["ann"], limit=10)]
+    ids = [s.account_id for s in await serving.people(db, p["ann"], limit=10)]
     assert not {p["gus"].id, p["eve"].id, p["fay"].id} & set(ids)
     assert p["dan"].id in ids
-    with pytest.raises(Invalid):
+    with pytest.raises(InvalidRequest):
         await serving.people(db, p["ann"], limit=0)
 
 
@@ -253,7 +259,7 @@ def test_cursor_round_trip_and_tampering():
     text = encode_cursor(7, c)
     assert decode_cursor(7, text) == c
     for bad in ("", "not base64 at all!", text[:-2], text + "AA", encode_cursor(8, c)):
-        with pytest.raises(Invalid):
+        with pytest.raises(InvalidRequest):
             decode_cursor(7, bad)
 
 
@@ -292,7 +298,7 @@ def test_value_blend_freshness_and_reasons():
 
 # ---- offline replay -------------------------------------------------------------------------------
 def test_replay_scores_feeds_against_later_likes():
-    from hearth.serving.replay import score_feeds
+    from hearth.offline.replay import score_feeds
     m = score_feeds({1: [5, 6, 7], 2: [8]}, {1: {6, 9}, 2: {1}}, ks=(1, 10))
     assert m["hits@10"] == pytest.approx(0.5) and m["recall@10"] == pytest.approx(0.25)
     assert m["hits@1"] == 0.0 and m["users"] == 2
@@ -303,10 +309,10 @@ def test_replay_scores_feeds_against_later_likes():
 def test_replay_cuts_the_past_and_compares_feeds(tmp_path):
     import json
 
-    from hearth.app.db import make_sync_engine
-    from hearth.app.models import Favourite, Follow, Post
-    from hearth.app.seed.synthetic import build_synthetic
-    from hearth.serving import replay
+    from hearth.offline import replay
+    from hearth.services.seed.synthetic import build_synthetic
+    from hearth.storage.db import make_sync_engine
+    from hearth.storage.models import Favourite, Follow, Post
 
     c = build_synthetic(accounts=80, posts=400, events=4000, anchor=replay.ANCHOR, seed=1, days=10)
     setup = replay.prepare(c, tmp_path / "w", cut_quantile=0.8, horizon_days=2, seed=0)
@@ -387,11 +393,11 @@ async def test_feed_ranks_by_the_learned_value_model_when_given_one(settings, db
                              make_sessionmaker(engine))
         page = await state.feed(db, p["ann"], limit=20)
         following = {p["bob"].id, p["cat"].id}
-        in_net = [e.post.account_id in following for e in page.entries]
+        in_net = [e.author_id in following for e in page.entries]
         assert in_net and not in_net[0] and in_net == sorted(in_net)  # every stranger's post above followed ones
         assert state.status()["value_model"] == str(path)
         ids, rows = await state.candidate_rows(db, p["ann"], utcnow())
-        assert rows.shape == (len(ids), n) and set(ids) >= {e.post.id for e in page.entries}
+        assert rows.shape == (len(ids), n) and set(ids) >= {e.post_id for e in page.entries}
         # A broken file: a clear status, and the built-in blend serves.
         (tmp_path / "broken.json").write_text("{")
         broken = ServingState(settings.model_copy(update={"feed_value_model": tmp_path / "broken.json"}),
@@ -418,14 +424,14 @@ async def test_a_first_page_is_ranked_once_and_reused_until_the_viewer_acts(serv
     calls = await _counting_rank(serving, monkeypatch)
     first = await serving.feed(db, p["ann"], limit=3)
     again = await serving.feed(db, p["ann"], limit=3)
-    assert [e.post.id for e in again.entries] == [e.post.id for e in first.entries]
+    assert [e.post_id for e in again.entries] == [e.post_id for e in first.entries]
     assert calls == [p["ann"].id]  # the second request was served from the ranked list
     second = await serving.feed(db, p["ann"], limit=3, cursor=first.cursor)
-    assert not {e.post.id for e in second.entries} & {e.post.id for e in first.entries}
+    assert not {e.post_id for e in second.entries} & {e.post_id for e in first.entries}
     n = len(calls)
-    await posts.favourite(db, p["ann"], first.entries[0].post.id)  # acting ranks again at once
+    await posts.favourite(db, p["ann"], first.entries[0].post_id)  # acting ranks again at once
     after = await serving.feed(db, p["ann"], limit=3)
-    assert first.entries[0].post.id not in {e.post.id for e in after.entries}
+    assert first.entries[0].post_id not in {e.post_id for e in after.entries}
     assert len(calls) == n + 1
 
 
@@ -436,7 +442,7 @@ async def test_a_followed_account_posting_ranks_its_followers_lists_again(servin
     await serving.feed(db, p["fay"], limit=3)
     fresh = await posts.create_post(db, p["bob"], "bob has news")
     serving.post_created(p["bob"].id)  # what the app's post routes call
-    ids = {e.post.id for e in (await serving.feed(db, p["ann"], limit=10)).entries}
+    ids = {e.post_id for e in (await serving.feed(db, p["ann"], limit=10)).entries}
     assert fresh.id in ids
     await serving.feed(db, p["fay"], limit=3)  # fay does not follow bob: her list stays
     assert calls == [p["ann"].id, p["fay"].id, p["ann"].id]

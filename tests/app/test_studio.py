@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from hearth.app.main import create_app
-from hearth.app.models import AIDirectReply, Follow, Post
-from hearth.app.services import accounts, auth, graph, posts
+from hearth.services import accounts, auth, graph, posts
+from hearth.storage.models import AIDirectReply, Follow, Post
 from tests.app.test_assistant import parse_sse
 
 API = "/api/hearth/v1"

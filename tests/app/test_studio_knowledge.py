@@ -16,11 +16,11 @@ import pytest
 from conftest import _unavailable  # tests/conftest.py
 from sqlalchemy import func, select, update
 
-from hearth.app.db import make_engine, make_sessionmaker
-from hearth.app.models import AIKnowledge, AIKnowledgeChunk, Post, utcnow
-from hearth.app.services import accounts, posts
-from hearth.app.services.errors import Invalid, NotFound
-from hearth.app.services.studio import ais
+from hearth.services import accounts, posts
+from hearth.services.errors import Invalid, NotFound
+from hearth.services.studio import ais
+from hearth.storage.db import make_engine, make_sessionmaker
+from hearth.storage.models import AIKnowledge, AIKnowledgeChunk, Post, utcnow
 from hearth.studio.knowledge.embedder import Embedder
 from hearth.studio.knowledge.knowledge_base import KnowledgeBase, SyncReport
 

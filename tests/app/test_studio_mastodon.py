@@ -9,8 +9,8 @@ import time
 from mastodon import Mastodon
 
 from hearth.app.main import create_app
-from hearth.app.services import accounts, posts
-from hearth.app.services.studio import ais
+from hearth.services import accounts, posts
+from hearth.services.studio import ais
 from tests.app.test_assistant_live import in_own_engine
 from tests.app.test_mastodon_py import SCOPES, sign_up
 from tests.live_server import serve_app

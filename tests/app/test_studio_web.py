@@ -28,12 +28,12 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from hearth.app.main import create_app
-from hearth.app.models import AIDirectThread, CreatorAI, Post
-from hearth.app.services import accounts, graph, posts
-from hearth.app.services.assistant import conversations
-from hearth.app.services.studio import ais, direct
 from hearth.app.web.studio import links_text, parse_links
+from hearth.services import accounts, graph, posts
+from hearth.services.assistant import conversations
+from hearth.services.studio import ais, direct
 from hearth.settings import Settings
+from hearth.storage.models import AIDirectThread, CreatorAI, Post
 from tests.app.test_web import browser, form_token, running, sign_up
 from tests.browser import launch_chromium
 from tests.live_server import NO_RATE_LIMITS, serve_app
@@ -386,7 +386,7 @@ TIMEOUT_MS = 15_000
 def served(tmp_path: Path, fake_llm) -> Iterator[str]:  # noqa: ANN001 - tests/fake_openai.FakeOpenAI
     """The app on 127.0.0.1:<free port> (uvicorn in a thread), its model the scripted fake server."""
 
-    from hearth.app.db import migrate
+    from hearth.storage.db import migrate
 
     url = f"sqlite:///{tmp_path / 'hearth.db'}"
     migrate(url)

@@ -15,17 +15,17 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from hearth.app.db import make_engine, make_sessionmaker, make_sync_engine
-from hearth.app.models import Favourite, ModelRun
-from hearth.app.services import accounts, events, graph, posts
 from hearth.cli import app as cli
 from hearth.events import VERB_INDEX
 from hearth.model.snapshot import versions
+from hearth.offline.applog import load_app_log
+from hearth.offline.train_app import train_from_db
+from hearth.services import accounts, events, graph, posts
 from hearth.serving import candidates as src
-from hearth.serving.applog import load_app_log
 from hearth.serving.candidates import PostFacts
 from hearth.serving.service import ServingState
-from hearth.serving.train_app import train_from_db
+from hearth.storage.db import make_engine, make_sessionmaker, make_sync_engine
+from hearth.storage.models import Favourite, ModelRun
 
 
 async def _seed(db, n=30, seed=0):
@@ -83,20 +83,20 @@ async def test_train_from_db_and_hot_reload(settings, db):
         page = await serving.feed(db, viewer, limit=20)
         assert page.ranker == f"model:{result.snapshot.name}"
         assert page.entries and all(e.reason for e in page.entries)
-        shown = {e.post.account_id for e in page.entries}
+        shown = {e.author_id for e in page.entries}
         assert viewer.id not in shown
         # policy under the model: block, mute and hide three shown authors / posts
         by_author = {}
         for e in page.entries:
-            by_author.setdefault(e.post.account_id, e)
-        blocked, muted, hidden_post = list(by_author)[:2] + [page.entries[-1].post.id]
+            by_author.setdefault(e.author_id, e)
+        blocked, muted, hidden_post = list(by_author)[:2] + [page.entries[-1].post_id]
         await graph.block(db, viewer, blocked)
         await graph.mute(db, viewer, muted)
         await posts.hide(db, viewer, hidden_post)
         again = await serving.feed(db, viewer, limit=20)
         assert again.entries
-        assert not {e.post.account_id for e in again.entries} & {blocked, muted}
-        assert hidden_post not in {e.post.id for e in again.entries}
+        assert not {e.author_id for e in again.entries} & {blocked, muted}
+        assert hidden_post not in {e.post_id for e in again.entries}
 
         # a post written after training is scored through its author; one by a new account is not
         known_author = next(p for p in people if p.id not in (viewer.id, blocked, muted))
@@ -114,7 +114,7 @@ async def test_train_from_db_and_hot_reload(settings, db):
         assert abs(sum(scores[fresh.id].verbs.values()) - 1.0) < 1e-4
         await graph.follow(db, viewer, newcomer.id)
         await graph.follow(db, viewer, known_author.id)
-        ids = {e.post.id for e in (await serving.feed(db, viewer, limit=40)).entries}
+        ids = {e.post_id for e in (await serving.feed(db, viewer, limit=40)).entries}
         assert {fresh.id, stranger.id} <= ids  # both served: the stranger's by the heuristic
 
         people_page = await serving.people(db, viewer, limit=5)
@@ -174,7 +174,7 @@ async def test_app_log_has_authors_and_no_impressions(settings, db):
 
 def test_cli_train_from_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.db'}"
-    from hearth.app.db import migrate
+    from hearth.storage.db import migrate
     migrate(url)
     runner = CliRunner()
     res = runner.invoke(cli, ["train", "--from-db", "--database-url", url, "--quick", "--out", str(tmp_path / "s")])
@@ -201,7 +201,7 @@ def test_cli_train_from_db_rejects_a_bad_url(bad):
 
 
 async def test_require_better_keeps_a_model_that_learned_nothing_unpublished(settings, db):
-    from hearth.serving.train_app import NotBetterError
+    from hearth.offline.train_app import NotBetterError
     await _seed(db)
     await db.commit()
     with pytest.raises(NotBetterError, match="does not beat popularity"):  # lr 0: the random initial weights

@@ -30,9 +30,9 @@ import pytest
 from fastapi import FastAPI
 from voice import need_espeak, need_pocketsphinx  # tests/voice
 
-from hearth.app.db import migrate
 from hearth.app.main import create_app
 from hearth.settings import Settings
+from hearth.storage.db import migrate
 from hearth.voice.tts import EspeakSpeaker
 from tests.app.test_studio_web import make_ai
 from tests.app.test_web import browser, running, sign_up

@@ -15,10 +15,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from hearth.app import hydrate
 from hearth.app.main import create_app
-from hearth.app.models import Account, EventRow, Favourite, Follow, Notification, Post
-from hearth.app.services import accounts, graph, posts
+from hearth.services import accounts, graph, posts
 from hearth.settings import Settings
+from hearth.storage.models import Account, EventRow, Favourite, Follow, Notification, Post
 
 PASSWORD = "correct horse battery"
 HTMX = {"HX-Request": "true"}
@@ -313,7 +314,7 @@ async def test_feed_pages_show_reasons_and_load_more(app: FastAPI) -> None:
         assert ("Ranked by the Hearth model" in home.text) or ("until a model is trained" in home.text)
         assert feed.entries, "the feed serves the followed account's posts"
         for entry in feed.entries:
-            assert f'data-post-id="{entry.post.reblog_of_id or entry.post.id}"' in home.text
+            assert f'data-post-id="{entry.post_id}"' in home.text
             assert unescape(entry.reason) in unescape(home.text)
         if feed.cursor:
             link = unescape(re.search(r'hx-get="(/home\?cursor=[^"]+)"', home.text).group(1))
@@ -338,7 +339,7 @@ async def test_people_page_and_relationship_actions(app: FastAPI) -> None:
             cat = await accounts.register(db, "cat", PASSWORD)
             await graph.follow(db, cat, bob.id)
             ann = await accounts.lookup(db, "ann")
-            suggestions = await app.state.serving.people(db, ann, 20)
+            suggestions = await hydrate.people(db, await app.state.serving.people(db, ann, 20))
         page = await c.get("/people")
         assert page.status_code == 200 and suggestions
         for s in suggestions:

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from hearth.app.ratelimit import RateLimits
-from hearth.app.services.errors import RateLimited, Unauthorized
-from hearth.app.shared_store import SharedCounter, check_reachable
 from hearth.assistant.limits import AssistantLimits
+from hearth.services.errors import RateLimited, Unauthorized
+from hearth.services.shared_store import SharedCounter, check_reachable
 from hearth.settings import Settings
 from tests.server_process import free_port, hearth, make_users, running, workers
 
@@ -67,7 +67,7 @@ def test_open_streams_are_counted_across_processes(redis_url):
 
 
 def test_an_unreachable_redis_is_a_clear_error():
-    from hearth.app.shared_store import SharedStoreUnavailable
+    from hearth.services.shared_store import SharedStoreUnavailable
     with pytest.raises(SharedStoreUnavailable, match=r"Redis at redis://:\*\*\*@127.0.0.1:1/0"):
         check_reachable(Settings(redis_url="redis://:secret@127.0.0.1:1/0"))
 

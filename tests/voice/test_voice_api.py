@@ -12,10 +12,10 @@ import jiwer
 import pytest
 from fastapi import FastAPI
 
-from hearth.app.db import migrate
 from hearth.app.main import create_app
-from hearth.app.services import accounts, auth
+from hearth.services import accounts, auth
 from hearth.settings import Settings
+from hearth.storage.db import migrate
 from tests.fake_speech import tone_wav
 from tests.live_server import NO_RATE_LIMITS
 from voice import SENTENCES, need_av, need_espeak, need_pocketsphinx

@@ -12,8 +12,8 @@ import jiwer
 import pytest
 from fastapi import FastAPI
 
-from hearth.app.services import accounts, auth, posts
-from hearth.app.services.studio import ais
+from hearth.services import accounts, auth, posts
+from hearth.services.studio import ais
 from tests.app.test_assistant import parse_sse
 from voice import need_espeak, need_pocketsphinx
 from voice.test_voice_api import client, make_settings, running, upload

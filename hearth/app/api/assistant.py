@@ -27,11 +27,11 @@ from sse_starlette.sse import EventSourceResponse
 
 from hearth.app import deps
 from hearth.app.api.hearth import caller
-from hearth.app.models import Account, AssistantConversation, AssistantMemory
-from hearth.app.services.assistant import conversations, memory, proposals
-from hearth.app.services.studio import ais
 from hearth.assistant.agent import AgentEvent, Assistant, Turn, message_json, proposal_json
 from hearth.assistant.profile import AgentProfile
+from hearth.services.assistant import conversations, memory, proposals
+from hearth.services.studio import ais
+from hearth.storage.models import Account, AssistantConversation, AssistantMemory
 
 router = APIRouter(prefix="/api/hearth/v1/assistant", tags=["assistant"])
 Reader = Annotated[Account, Depends(caller("read"))]

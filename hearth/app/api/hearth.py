@@ -21,13 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app import deps
+from hearth.app import deps, hydrate
 from hearth.app.api.mastodon.entities import Renderer
-from hearth.app.models import Account, Post
-from hearth.app.services import posts as post_service
-from hearth.app.services.errors import Invalid, Unauthorized
-from hearth.app.services.ids import parse_id
-from hearth.app.services.visibility import not_blocked, visible_to
+from hearth.services import posts as post_service
+from hearth.services.errors import Invalid, Unauthorized
+from hearth.services.ids import parse_id
+from hearth.services.visibility import not_blocked, visible_to
+from hearth.storage.models import Account, Post
 
 router = APIRouter(prefix="/api/hearth/v1", tags=["hearth"])
 MAX_EVENTS = 100
@@ -60,11 +60,12 @@ async def feed(request: Request, limit: Annotated[int, Query(ge=1, le=40)] = 20,
                db: AsyncSession = Depends(deps.get_db), viewer: Account = Depends(caller("read"))) -> dict:
     """One page of the ranked "For you" feed; pass `next_cursor` back as `cursor` for the next.
     At the end `next_cursor` is null and `caught_up` true: the viewer has seen everything worth showing."""
-    page = await request.app.state.serving.feed(db, viewer, limit, cursor or None, events=request.app.state.events,
-                                                surface="api")
-    statuses = await Renderer.for_request(request, viewer).statuses(db, [e.post for e in page.entries])
+    page = await request.app.state.serving.feed(db, viewer, limit, cursor or None)
+    shown = await hydrate.feed_entries(db, page)
+    hydrate.record_impressions(request.app.state.events, viewer.id, shown, "api")
+    statuses = await Renderer.for_request(request, viewer).statuses(db, [e.post for e in shown])
     return {"entries": [{"status": s, "score": e.score, "reason": e.reason, "source": e.source}
-                        for e, s in zip(page.entries, statuses, strict=True)],
+                        for e, s in zip(shown, statuses, strict=True)],
             "next_cursor": page.cursor, "caught_up": page.caught_up, "ranker": page.ranker}
 
 
@@ -72,7 +73,7 @@ async def feed(request: Request, limit: Annotated[int, Query(ge=1, le=40)] = 20,
 async def people(request: Request, limit: Annotated[int, Query(ge=1, le=80)] = 10,
                  db: AsyncSession = Depends(deps.get_db), viewer: Account = Depends(caller("read"))) -> list[dict]:
     """People you may know, best first, each with why and who you follow that follows them."""
-    found = await request.app.state.serving.people(db, viewer, limit)
+    found = await hydrate.people(db, await request.app.state.serving.people(db, viewer, limit))
     r = Renderer.for_request(request, viewer)
     return [{"account": r.account(s.account), "score": s.score, "reason": s.reason, "source": s.source,
              "mutuals": [_account(m) for m in s.mutuals]} for s in found]

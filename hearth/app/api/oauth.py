@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hearth.app import deps
 from hearth.app.api.mastodon.entities import application, token
 from hearth.app.api.mastodon.params import Params, read_params
-from hearth.app.models import Account, OAuthApp
-from hearth.app.services import accounts, auth
-from hearth.app.services.errors import Invalid, RateLimited, ServiceError, Unauthorized
+from hearth.services import accounts, auth
+from hearth.services.errors import Invalid, RateLimited, ServiceError, Unauthorized
+from hearth.storage.models import Account, OAuthApp
 
 router = APIRouter(tags=["oauth"])
 

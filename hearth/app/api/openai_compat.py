@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app import deps
-from hearth.app.models import Account
-from hearth.app.services.errors import Invalid, ServiceError
-from hearth.app.services.studio import ais
 from hearth.assistant.profile import AgentProfile
 from hearth.assistant.tools import TOOLS
 from hearth.llm.types import ChatMessage, LLMError, LLMUnavailable
+from hearth.services.errors import Invalid, ServiceError
+from hearth.services.studio import ais
+from hearth.storage.models import Account
 from hearth.studio.respond import Answer, answer_stream
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])

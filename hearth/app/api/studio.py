@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hearth.app import deps
 from hearth.app.api.assistant import conversation_json
 from hearth.app.api.hearth import caller
-from hearth.app.models import Account, CreatorAI
-from hearth.app.services.assistant import conversations
-from hearth.app.services.errors import Invalid, NotFound
-from hearth.app.services.ids import parse_id
-from hearth.app.services.studio import ais, direct
+from hearth.services.assistant import conversations
+from hearth.services.errors import Invalid, NotFound
+from hearth.services.ids import parse_id
+from hearth.services.studio import ais, direct
+from hearth.storage.models import Account, CreatorAI
 from hearth.studio import cards
 from hearth.studio.persona import disclosure
 

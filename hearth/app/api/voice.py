@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from hearth.app.api.hearth import caller
-from hearth.app.models import Account
-from hearth.app.services.errors import RateLimited
+from hearth.services.errors import RateLimited
 from hearth.settings import Settings
+from hearth.storage.models import Account
 from hearth.voice import InvalidInput, Speaker, TooLarge, Transcriber, VoiceError, make_speaker, make_transcriber
 from hearth.voice.types import VOICE_NAME
 

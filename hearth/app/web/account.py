@@ -9,10 +9,10 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.deps import WebUser, client_ip, get_db
-from hearth.app.services import accounts
-from hearth.app.services.errors import ServiceError
 from hearth.app.web.render import error_headers, page
 from hearth.app.web.session import csrf_user, redirect, require_user
+from hearth.services import accounts
+from hearth.services.errors import ServiceError
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,11 +16,11 @@ from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.deps import WebUser, get_db
-from hearth.app.models import AssistantConversation, AssistantMessage
-from hearth.app.services.assistant import conversations, memory, proposals
 from hearth.app.web.render import page
 from hearth.app.web.session import require_user
 from hearth.assistant.agent import proposal_json
+from hearth.services.assistant import conversations, memory, proposals
+from hearth.storage.models import AssistantConversation, AssistantMessage
 
 router = APIRouter(include_in_schema=False)
 CONVERSATIONS_SHOWN = 50

@@ -9,8 +9,6 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.deps import SESSION_COOKIE, WebUser, check_csrf, client_ip, get_db
-from hearth.app.services import accounts, auth
-from hearth.app.services.errors import ServiceError
 from hearth.app.web.render import error_headers, html
 from hearth.app.web.session import (
     check_pre_session_csrf,
@@ -23,6 +21,8 @@ from hearth.app.web.session import (
     set_pre_session_cookie,
     set_session_cookie,
 )
+from hearth.services import accounts, auth
+from hearth.services.errors import ServiceError
 
 router = APIRouter(include_in_schema=False)
 

@@ -7,13 +7,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hearth.app import hydrate
 from hearth.app.deps import WebUser, get_db
-from hearth.app.services import timelines
-from hearth.app.services.errors import Invalid
-from hearth.app.services.pages import Page
 from hearth.app.web.render import ranker_label
 from hearth.app.web.session import require_user
 from hearth.app.web.timeline import Entry, more_url, timeline_response
+from hearth.services import timelines
+from hearth.services.errors import Invalid
+from hearth.services.pages import Page
 
 router = APIRouter(include_in_schema=False)
 FEED_PAGE = 20
@@ -26,7 +27,7 @@ async def for_you(request: Request, cursor: str | None = None, db: AsyncSession 
         feed = await request.app.state.serving.feed(db, user.account, FEED_PAGE, cursor or None)
     except (ValueError, TypeError):  # a cursor that was edited by hand
         raise Invalid("this feed link is out of date; start again from the top of For you") from None
-    entries = [Entry(e.post, e.reason, e.source) for e in feed.entries]
+    entries = [Entry(e.post, e.reason, e.source) for e in await hydrate.feed_entries(db, feed)]
     next_url = more_url("/home", cursor=feed.cursor) if feed.cursor else None
     training = request.app.state.serving.training() is not None
     return await timeline_response(request, db, "home.html", entries, next_url,

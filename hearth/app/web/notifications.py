@@ -7,11 +7,11 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.deps import WebUser, get_db
-from hearth.app.services import notifications as notification_service
-from hearth.app.services.pages import Page
 from hearth.app.web.render import html, is_htmx, page
 from hearth.app.web.session import require_user
 from hearth.app.web.timeline import more_url
+from hearth.services import notifications as notification_service
+from hearth.services.pages import Page
 
 router = APIRouter(include_in_schema=False)
 NOTIFICATIONS_PAGE = 30

@@ -12,15 +12,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hearth.app import hydrate
 from hearth.app.deps import WebUser, get_db
-from hearth.app.models import Account
-from hearth.app.services import accounts, follow_requests, graph, timelines
-from hearth.app.services.errors import NotFound
-from hearth.app.services.pages import Page
 from hearth.app.web.render import announce, html, is_htmx, page, ranker_label
 from hearth.app.web.session import current_user, form_user, redirect, require_user, safe_next
 from hearth.app.web.studio import profile_context
 from hearth.app.web.timeline import Entry, more_url, timeline_response
+from hearth.services import accounts, follow_requests, graph, timelines
+from hearth.services.errors import NotFound
+from hearth.services.pages import Page
+from hearth.storage.models import Account
 
 router = APIRouter(include_in_schema=False)
 
@@ -101,7 +102,7 @@ async def mastodon_post_url(username: str, post_id: str) -> Response:
 @router.get("/people")
 async def people_you_may_know(request: Request, db: AsyncSession = Depends(get_db),
                               user: WebUser = Depends(require_user)) -> Response:
-    suggestions = await request.app.state.serving.people(db, user.account, 20)
+    suggestions = await hydrate.people(db, await request.app.state.serving.people(db, user.account, 20))
     people = [{"account": s.account, "reason": s.reason, "mutuals": s.mutuals, "source": s.source}
               for s in suggestions]
     status = request.app.state.serving.status()

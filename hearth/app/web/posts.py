@@ -12,12 +12,12 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.deps import WebUser, client_ip, get_db
-from hearth.app.models import VISIBILITIES, Post
-from hearth.app.services import posts
-from hearth.app.services.errors import NotFound, ServiceError
-from hearth.app.services.ids import parse_id
 from hearth.app.web.render import announce, card_data, error_headers, html, is_htmx, page, reload_posts
 from hearth.app.web.session import csrf_user, current_user, form_user, redirect, require_user, safe_next
+from hearth.services import posts
+from hearth.services.errors import NotFound, ServiceError
+from hearth.services.ids import parse_id
+from hearth.storage.models import VISIBILITIES, Post
 
 router = APIRouter(include_in_schema=False)
 

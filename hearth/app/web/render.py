@@ -21,11 +21,11 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, Post
-from hearth.app.services import notifications
-from hearth.app.services import posts as post_service
-from hearth.app.services.errors import RateLimited, ServiceError
-from hearth.app.services.posts import MENTION_RE, TAG_RE
+from hearth.services import notifications
+from hearth.services import posts as post_service
+from hearth.services.errors import RateLimited, ServiceError
+from hearth.services.posts import MENTION_RE, TAG_RE
+from hearth.storage.models import Account, Post
 
 WEB_DIR = Path(__file__).parent
 TEMPLATES_DIR = WEB_DIR / "templates"

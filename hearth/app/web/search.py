@@ -7,15 +7,15 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app.deps import WebUser, get_db
-from hearth.app.services import search as search_service
-from hearth.app.services import timelines
-from hearth.app.services.errors import NotFound
-from hearth.app.services.pages import Page
-from hearth.app.services.posts import TAG_RE
 from hearth.app.web.people import relationship_map
 from hearth.app.web.render import card_data, page
 from hearth.app.web.session import current_user
 from hearth.app.web.timeline import Entry, more_url, timeline_response
+from hearth.services import search as search_service
+from hearth.services import timelines
+from hearth.services.errors import NotFound
+from hearth.services.pages import Page
+from hearth.services.posts import TAG_RE
 
 router = APIRouter(include_in_schema=False)
 RESULTS = 20

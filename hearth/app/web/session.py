@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app import deps
 from hearth.app.deps import SESSION_COOKIE, WebUser, check_csrf, client_ip, get_db
-from hearth.app.services.errors import Forbidden
 from hearth.app.web.render import is_htmx
+from hearth.services.errors import Forbidden
 
 # Log-in and sign-up forms have no session yet: they use a double-submit token (cookie + field).
 PRE_SESSION_COOKIE = "hearth_form"

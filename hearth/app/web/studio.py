@@ -19,16 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 
 from hearth.app.deps import WebUser, client_ip, get_db
-from hearth.app.models import Account, AIDirectThread, AIKnowledge, AssistantConversation, CreatorAI, Post
-from hearth.app.services import posts as post_service
-from hearth.app.services.assistant import conversations
-from hearth.app.services.errors import Invalid, NotFound, ServiceError
-from hearth.app.services.ids import parse_id
-from hearth.app.services.studio import ais, direct
 from hearth.app.web.assistant import answer_html, entries_for, local_url
 from hearth.app.web.render import error_headers, page
 from hearth.app.web.session import csrf_user, form_user, redirect, require_user
 from hearth.llm.types import LLMError
+from hearth.services import posts as post_service
+from hearth.services.assistant import conversations
+from hearth.services.errors import Invalid, NotFound, ServiceError
+from hearth.services.ids import parse_id
+from hearth.services.studio import ais, direct
+from hearth.storage.models import Account, AIDirectThread, AIKnowledge, AssistantConversation, CreatorAI, Post
 from hearth.studio import cards
 from hearth.studio.cards import MAX_CARD_BYTES, export_card
 from hearth.studio.persona import disclosure

@@ -13,8 +13,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Post
 from hearth.app.web.render import card_data, html, is_htmx, page
+from hearth.storage.models import Post
 
 
 @dataclass

@@ -11,9 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearth.app.models import Account
 from hearth.llm.types import ToolSpec
 from hearth.settings import Settings
+from hearth.storage.models import Account
 
 
 @dataclass

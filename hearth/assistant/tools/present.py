@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hearth.app.models import Account, Post
+from hearth.storage.models import Account, Post
 
 MAX_TEXT = 600
 

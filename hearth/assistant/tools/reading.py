@@ -8,12 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account
-from hearth.app.services import accounts, notifications, search, timelines
-from hearth.app.services import posts as post_service
-from hearth.app.services.errors import NotFound
-from hearth.app.services.pages import Page
-from hearth.app.services.visibility import is_blocked_between
 from hearth.assistant.tools.base import Tool, ToolContext, ToolResult
 from hearth.assistant.tools.present import (
     account_data,
@@ -23,6 +17,12 @@ from hearth.assistant.tools.present import (
     post_item,
     post_source,
 )
+from hearth.services import accounts, notifications, search, timelines
+from hearth.services import posts as post_service
+from hearth.services.errors import NotFound
+from hearth.services.pages import Page
+from hearth.services.visibility import is_blocked_between
+from hearth.storage.models import Account
 
 
 class _Args(BaseModel):
@@ -86,12 +86,14 @@ async def read_feed(ctx: ToolContext, db: AsyncSession, viewer: Account, a: Limi
     """The person's ranked "For you" feed with each entry's reason; reading it here records no
     impressions (the person has not seen these posts)."""
     page = await ctx.serving.feed(db, viewer, a.limit, None)
-    entries = [{**post_data(e.post), "why_shown": e.reason, "source": e.source, "score": round(e.score, 4)}
-               for e in page.entries]
+    posts = await post_service.load_many(db, [e.post_id for e in page.entries])
+    shown = [(posts[e.post_id], e) for e in page.entries if e.post_id in posts]
+    entries = [{**post_data(p), "why_shown": e.reason, "source": e.source, "score": round(e.score, 4)}
+               for p, e in shown]
     return ToolResult({"ranker": page.ranker, "entries": entries},
                       {"title": "Read your For you feed", "summary": f"{len(entries)} entries, ranked by {page.ranker}",
-                       "items": [post_item(e.post, e.reason) for e in page.entries]},
-                      [post_source(e.post) for e in page.entries])
+                       "items": [post_item(p, e.reason) for p, e in shown]},
+                      [post_source(p) for p, _ in shown])
 
 
 async def read_thread(ctx: ToolContext, db: AsyncSession, viewer: Account, a: PostArgs) -> ToolResult:
@@ -124,12 +126,15 @@ async def read_notifications(ctx: ToolContext, db: AsyncSession, viewer: Account
 
 async def people_i_may_know(ctx: ToolContext, db: AsyncSession, viewer: Account, a: LimitArgs) -> ToolResult:
     found = await ctx.serving.people(db, viewer, a.limit)
-    data = [{**account_data(s.account), "why": s.reason, "source": s.source,
-             "mutuals": ["@" + m.username for m in s.mutuals]} for s in found]
+    people = await accounts.load_many(db, {s.account_id for s in found} | {m for s in found
+                                                                                  for m in s.mutual_ids})
+    shown = [(people[s.account_id], s) for s in found if s.account_id in people]
+    data = [{**account_data(p), "why": s.reason, "source": s.source,
+             "mutuals": ["@" + people[m].username for m in s.mutual_ids if m in people]} for p, s in shown]
     return ToolResult({"suggestions": data},
                       {"title": "Looked up people you may know", "summary": f"{len(data)} suggestions",
-                       "items": [account_item(s.account, s.reason) for s in found]},
-                      [account_source(s.account) for s in found])
+                       "items": [account_item(p, s.reason) for p, s in shown]},
+                      [account_source(p) for p, _ in shown])
 
 
 async def _account(ctx: ToolContext, db: AsyncSession, viewer: Account, username: str) -> Account:

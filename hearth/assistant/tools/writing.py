@@ -9,14 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account
-from hearth.app.services import graph
-from hearth.app.services import posts as post_service
-from hearth.app.services.assistant import memory
-from hearth.app.services.errors import Invalid
 from hearth.assistant.tools.base import Proposal, Tool, ToolContext, ToolResult
 from hearth.assistant.tools.present import account_item, post_data, post_item
 from hearth.assistant.tools.reading import _account
+from hearth.services import graph
+from hearth.services import posts as post_service
+from hearth.services.assistant import memory
+from hearth.services.errors import Invalid
+from hearth.storage.models import Account
 
 
 class _Args(BaseModel):

@@ -9,7 +9,7 @@ model (none configured, or it cannot be loaded) search is keyword-only and `stat
 Each AI's indexes live in memory, built on first use from the rows (stored embeddings are
 reused, never recomputed) and updated in place as sources come and go; a count of the AI's
 chunks, checked before each use, catches changes made elsewhere (a deleted post's cascade).
-Writes go through hearth/app/services/studio/knowledge.py; blocking work runs in threads."""
+Writes go through hearth/services/studio/knowledge.py; blocking work runs in threads."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearth.app.models import AIKnowledge, Post
-from hearth.app.services.errors import NotFound
-from hearth.app.services.studio import knowledge as records
-from hearth.app.services.studio.knowledge import AIBrief, SourceDraft, Written
+from hearth.services.errors import NotFound
+from hearth.services.studio import knowledge as records
+from hearth.services.studio.knowledge import AIBrief, SourceDraft, Written
 from hearth.settings import Settings
+from hearth.storage.models import AIKnowledge, Post
 from hearth.studio.knowledge.chunking import note_passages, post_passages
 from hearth.studio.knowledge.embedder import Embedder, EmbedderError, embedder_from_settings
 from hearth.studio.knowledge.keyword import KeywordIndex

@@ -13,9 +13,9 @@ from hearth.app import deps
 from hearth.app.api.mastodon.common import ACCOUNT_LIMIT, link_ids, maybe_user, page_from, user, writer
 from hearth.app.api.mastodon.entities import Renderer, token
 from hearth.app.api.mastodon.params import read_params
-from hearth.app.models import Account, OAuthApp
-from hearth.app.services import accounts, auth, graph, search, timelines
-from hearth.app.services.errors import Conflict, Forbidden, Invalid, ServiceError, Unauthorized
+from hearth.services import accounts, auth, graph, search, timelines
+from hearth.services.errors import Conflict, Forbidden, Invalid, ServiceError, Unauthorized
+from hearth.storage.models import Account, OAuthApp
 
 router = APIRouter(tags=["mastodon: accounts"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app import deps
-from hearth.app.services import accounts
+from hearth.services import accounts
 
 router = APIRouter(tags=["mastodon: media"])
 

@@ -9,10 +9,10 @@ from fastapi import Depends, Request, Response
 
 from hearth.app import deps
 from hearth.app.api.mastodon.params import Params
-from hearth.app.models import Account
-from hearth.app.services import auth
-from hearth.app.services.errors import Forbidden
-from hearth.app.services.pages import Page
+from hearth.services import auth
+from hearth.services.errors import Forbidden
+from hearth.services.pages import Page
+from hearth.storage.models import Account
 
 STATUS_LIMIT = (20, 40)  # (default, maximum) per page, as Mastodon
 ACCOUNT_LIMIT = (40, 80)

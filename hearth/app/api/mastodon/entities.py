@@ -15,10 +15,10 @@ from urllib.parse import quote
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app.models import Account, Notification, OAuthApp, Post
-from hearth.app.services import posts as post_service
-from hearth.app.services.graph import Relationship
-from hearth.app.services.posts import MENTION_RE, TAG_RE
+from hearth.services import posts as post_service
+from hearth.services.graph import Relationship
+from hearth.services.posts import MENTION_RE, TAG_RE
+from hearth.storage.models import Account, Notification, OAuthApp, Post
 
 URL_RE = re.compile(r"(?<![\w@/])https?://[^\s<>\"']+", re.IGNORECASE)
 TRAILING = ".,;:!?'\")]"

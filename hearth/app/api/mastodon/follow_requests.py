@@ -11,8 +11,8 @@ from hearth.app.api.mastodon.accounts import relationship_json
 from hearth.app.api.mastodon.common import ACCOUNT_LIMIT, link_ids, page_from, user, writer
 from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.api.mastodon.params import read_params
-from hearth.app.models import Account
-from hearth.app.services import follow_requests
+from hearth.services import follow_requests
+from hearth.storage.models import Account
 
 router = APIRouter(tags=["mastodon: follow requests"])
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app import deps
 from hearth.app.api.mastodon.common import base_url
-from hearth.app.services import accounts, posts
+from hearth.services import accounts, posts
 
 router = APIRouter(tags=["mastodon: instance"])
 

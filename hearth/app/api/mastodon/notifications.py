@@ -9,9 +9,9 @@ from hearth.app import deps
 from hearth.app.api.mastodon.common import NOTIFICATION_LIMIT, link_ids, page_from, user, writer
 from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.api.mastodon.params import read_params
-from hearth.app.models import NOTIFICATION_TYPES, Account
-from hearth.app.services import accounts, notifications
-from hearth.app.services.errors import Invalid
+from hearth.services import accounts, notifications
+from hearth.services.errors import Invalid
+from hearth.storage.models import NOTIFICATION_TYPES, Account
 
 router = APIRouter(tags=["mastodon: notifications"])
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from hearth.app.services.errors import Invalid
+from hearth.services.errors import Invalid
 
 TRUE = {"true", "1", "on", "yes", "t"}
 FALSE = {"false", "0", "off", "no", "f"}

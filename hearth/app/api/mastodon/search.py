@@ -10,8 +10,8 @@ from hearth.app import deps
 from hearth.app.api.mastodon.common import maybe_user
 from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.api.mastodon.params import read_params
-from hearth.app.models import Account
-from hearth.app.services import accounts, search
+from hearth.services import accounts, search
+from hearth.storage.models import Account
 
 router = APIRouter(tags=["mastodon: search"])
 

@@ -13,9 +13,9 @@ from hearth.app import deps
 from hearth.app.api.mastodon.common import ACCOUNT_LIMIT, STATUS_LIMIT, link_ids, maybe_user, page_from, user, writer
 from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.api.mastodon.params import read_params
-from hearth.app.models import Account, Post
-from hearth.app.services import posts
-from hearth.app.services.errors import Invalid, NotFound
+from hearth.services import posts
+from hearth.services.errors import Invalid, NotFound
+from hearth.storage.models import Account, Post
 
 router = APIRouter(tags=["mastodon: statuses"])
 

@@ -6,19 +6,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app import deps
+from hearth.app import deps, hydrate
 from hearth.app.api.mastodon.common import ACCOUNT_LIMIT, user, writer
 from hearth.app.api.mastodon.entities import Renderer, suggestion
 from hearth.app.api.mastodon.params import read_params
-from hearth.app.models import Account
-from hearth.app.services import graph
+from hearth.services import graph
+from hearth.storage.models import Account
 
 router = APIRouter(tags=["mastodon: suggestions"])
 
 
 async def _people(request: Request, db: AsyncSession, viewer: Account) -> list:
     limit = (await read_params(request)).integer("limit", ACCOUNT_LIMIT[0], 1, ACCOUNT_LIMIT[1])
-    return await request.app.state.serving.people(db, viewer, limit)
+    return await hydrate.people(db, await request.app.state.serving.people(db, viewer, limit))
 
 
 @router.get("/api/v2/suggestions")

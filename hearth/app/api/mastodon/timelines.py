@@ -11,13 +11,13 @@ import re
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearth.app import deps
+from hearth.app import deps, hydrate
 from hearth.app.api.mastodon.common import STATUS_LIMIT, link_ids, maybe_user, page_from, set_links, user
 from hearth.app.api.mastodon.entities import Renderer
 from hearth.app.api.mastodon.params import Params, read_params
-from hearth.app.models import Account
-from hearth.app.services import timelines
-from hearth.app.services.errors import Invalid, NotFound
+from hearth.services import timelines
+from hearth.services.errors import Invalid, NotFound
+from hearth.storage.models import Account
 
 router = APIRouter(tags=["mastodon: timelines"])
 
@@ -128,9 +128,10 @@ async def list_timeline(list_id: str, request: Request, response: Response, db: 
         return []
     cursor = decode_cursor(max_id) if max_id and not newer_than else None
     # Mastodon clients cannot report impressions, so what is served is recorded as seen.
-    page = await request.app.state.serving.feed(db, viewer, limit, cursor, events=request.app.state.events,
-                                                surface="mastodon_list")
-    rows = [e.post for e in page.entries]
+    page = await request.app.state.serving.feed(db, viewer, limit, cursor)
+    shown = await hydrate.feed_entries(db, page)
+    hydrate.record_impressions(request.app.state.events, viewer.id, shown, "mastodon_list")
+    rows = [e.post for e in shown]
     next_cursor = page.cursor
     if newer_than:
         rows, next_cursor = [p for p in rows if p.id > max(newer_than)], None

@@ -1,0 +1,62 @@
+"""Appending to the event log. Actions add their event in their own transaction (the log
+never disagrees with the tables); feed impressions, which are many, go through a buffer
+that is flushed in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hearth.events import VERB_INDEX
+from hearth.storage.models import EventRow, utcnow
+
+
+def record(db: AsyncSession, account_id: int, verb: str, target_kind: str, target_id: int,
+           value: float = 1.0, context: Mapping[str, Any] | None = None, ts: datetime | None = None) -> None:
+    """Add an event to the session's transaction (committed with the action it describes)."""
+    if verb not in VERB_INDEX:
+        raise ValueError(f"unknown verb {verb!r}")
+    if target_kind not in ("item", "account"):
+        raise ValueError(f"target kind must be item or account, not {target_kind!r}")
+    db.add(EventRow(account_id=account_id, verb=verb, target_kind=target_kind, target_id=target_id,
+                    value=value, context=dict(context or {}), ts=ts or utcnow()))
+
+
+class EventBuffer:
+    """Impressions and dwell times collected in memory and written in one INSERT per flush."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_rows: int = 2000):
+        self.sessionmaker = sessionmaker
+        self.max_rows = max_rows
+        self.rows: list[dict[str, Any]] = []
+        self.lock = asyncio.Lock()
+
+    def add(self, account_id: int, verb: str, target_kind: str, target_id: int, value: float = 1.0,
+            context: Mapping[str, Any] | None = None) -> None:
+        if verb not in VERB_INDEX:
+            raise ValueError(f"unknown verb {verb!r}")
+        self.rows.append({"account_id": account_id, "verb": verb, "target_kind": target_kind,
+                          "target_id": target_id, "value": value, "context": dict(context or {}), "ts": utcnow()})
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) >= self.max_rows
+
+    async def flush(self) -> int:
+        async with self.lock:
+            rows, self.rows = self.rows, []
+            if not rows:
+                return 0
+            try:
+                async with self.sessionmaker() as db:
+                    await db.execute(insert(EventRow), rows)
+                    await db.commit()
+            except Exception:
+                self.rows[:0] = rows  # keep them for the next flush
+                raise
+            return len(rows)
