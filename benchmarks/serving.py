@@ -291,6 +291,8 @@ def main() -> None:
     parser.add_argument("--endpoints", default=",".join(DEFAULT_ENDPOINTS),
                         help=f"comma-separated: {', '.join(ENDPOINTS)}")
     parser.add_argument("--no-train", action="store_true", help="serve with the heuristic ranker")
+    parser.add_argument("--snapshot-dir", type=Path, default=None,
+                        help="where the server looks for snapshots (default: beside the database)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/serving.json")
     args = parser.parse_args()
@@ -303,7 +305,7 @@ def main() -> None:
         args.url, args.where = f"sqlite:///{args.db}", str(args.db)
         base_name = args.db.with_suffix("")
     args.sidecar = base_name.with_suffix(".bench.json")
-    args.snapshots = base_name.with_suffix(".snapshots")
+    args.snapshots = args.snapshot_dir or base_name.with_suffix(".snapshots")
     names = [n.strip() for n in args.endpoints.split(",") if n.strip()]
     unknown = [n for n in names if n not in ENDPOINTS]
     if unknown:

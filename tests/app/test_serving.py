@@ -485,3 +485,39 @@ async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(
     finally:
         await serving.stop()
         await engine.dispose()
+
+
+async def test_a_new_source_is_one_class_and_the_exclusion_rule_covers_it(serving, db):
+    """A source added to the list (ads, later) is merged like the others, and the one exclusion
+    rule keeps the viewer's own posts and blocked or muted authors out of what it finds."""
+    from hearth.serving.candidates import PostFacts
+    from hearth.serving.sources import SourceRequest
+
+    p, made = await _community(db)
+    await graph.block(db, p["ann"], p["dan"].id)
+    await graph.mute(db, p["ann"], p["fay"].id)
+    fays = await posts.create_post(db, p["fay"], "fay's post")
+    offered = {made["ann"].id: p["ann"].id, made["dan"].id: p["dan"].id, fays.id: p["fay"].id,
+               made["gus"].id: p["gus"].id}
+
+    class Sponsored:
+        name = "sponsored"
+
+        async def fetch(self, db, request: SourceRequest) -> list[PostFacts]:
+            return [PostFacts(pid, author, request.ctx.now.timestamp(), sources={"popular"})
+                    for pid, author in offered.items()]
+
+    serving.sources.append(Sponsored())
+    ids = {e.post_id for e in (await serving.feed(db, p["ann"], limit=40)).entries}
+    assert made["gus"].id in ids
+    assert not ids & {made["ann"].id, made["dan"].id, fays.id}
+
+
+async def test_hydration_drops_posts_deleted_since_ranking(serving, db):
+    p, made = await _community(db)
+    page = await serving.feed(db, p["ann"], limit=5)
+    gone = page.entries[0]
+    author = await accounts.get_account(db, gone.author_id)
+    await posts.delete_post(db, author, gone.post_id)
+    shown = await hydrate.feed_entries(db, page)
+    assert [e.post.id for e in shown] == [e.post_id for e in page.entries[1:]]
