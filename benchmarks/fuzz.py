@@ -5,7 +5,10 @@
 Starts `hearth serve` on a loopback port with a fresh SQLite database (rate limits off, so the
 fuzzer is not answered 429), registers an app and a user with some posts, then runs
 `schemathesis run` over every /api and /oauth operation with that user's token and the
-`not_a_server_error` check: any 5xx is a failure. Prints the counts and writes
+`not_a_server_error` check: any 5xx is a failure. The assistant and the creators' AIs talk to a
+scripted model server on loopback that speaks the OpenAI wire protocol (tests/fake_openai.py; it
+answers "OK"), so their routes are exercised rather than answered 503 "no language model is
+configured" (--no-llm leaves it out). Prints the counts and writes
 benchmarks/results/fuzz.json (cases generated, operations, failures, machine info). The server
 is stopped by its PID.
 """
@@ -67,6 +70,7 @@ def main() -> None:
     ap.add_argument("--max-examples", type=int, default=40, help="cases per operation and phase")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-time", type=int, default=900, help="seconds for the whole schemathesis run")
+    ap.add_argument("--no-llm", action="store_true", help="no model server: assistant routes answer 503")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "fuzz.json")
     args = ap.parse_args()
     st = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
@@ -76,6 +80,12 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, **NO_LIMITS, "HEARTH_SNAPSHOT_DIR": str(work / "snapshots")}
+    llm = None
+    if not args.no_llm:
+        sys.path.insert(0, str(REPO))
+        from tests.fake_openai import FakeOpenAI
+        llm = FakeOpenAI().start()
+        env.update(HEARTH_LLM_BASE_URL=llm.base_url, HEARTH_LLM_MODEL="fake-model")
     server = subprocess.Popen([sys.executable, "-m", "hearth.cli", "serve", "--port", str(port), "--database-url",
                                f"sqlite:///{work / 'fuzz.db'}"], cwd=work, env=env, stdout=subprocess.DEVNULL,
                               stderr=open(work / "server.log", "wb"))
@@ -97,6 +107,8 @@ def main() -> None:
             capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
         seconds = time.perf_counter() - t0
     finally:
+        if llm is not None:
+            llm.stop()
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(30)
@@ -124,7 +136,9 @@ def main() -> None:
     result = {"benchmark": "schemathesis", "schemathesis_exit_code": done.returncode, "cases": cases,
               "operations": len(operations), "failed_checks": failures, "server_error_mentions": server_errors,
               "max_examples": args.max_examples, "seed": args.seed, "seconds": round(seconds, 1),
-              "command": f"python benchmarks/fuzz.py --max-examples {args.max_examples} --seed {args.seed}",
+              "command": f"python benchmarks/fuzz.py --max-examples {args.max_examples} --seed {args.seed} "
+                         f"--max-time {args.max_time}" + (" --no-llm" if args.no_llm else ""),
+              "llm": None if args.no_llm else "scripted OpenAI-compatible server on loopback (answers 'OK')",
               "failures": failures_text[:20_000], "summary": output.strip().splitlines()[-12:],
               "machine": machine_info()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
