@@ -172,7 +172,9 @@ def start_server(args: argparse.Namespace, port: int, window_hours: float) -> su
            "--snapshot-dir", str(args.snapshots), "--no-access-log", "--workers", str(args.workers)]
     if args.redis_url:
         cmd += ["--redis-url", args.redis_url]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = getattr(args, "server_log", None)  # the server's output, to see what went wrong under load
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it open
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--server-log", type=Path, default=None, help="write the server's output here")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/soak.json")
     args = parser.parse_args()
     args.db = args.db.resolve()

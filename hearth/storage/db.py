@@ -1,8 +1,15 @@
 """Engines, sessions and migrations. SQLite (the default) runs in WAL mode with foreign keys
-on; PostgreSQL is used when the URL says so. Alembic owns the schema."""
+on; PostgreSQL is used when the URL says so. Alembic owns the schema.
+
+SQLite and concurrent writers: a transaction that has read and then writes cannot take the
+write lock if another connection committed since its read began (SQLITE_BUSY at once; waiting
+cannot help), so a request that is going to write calls `begin_write` first: its read-only
+transaction ends and the next begins with BEGIN IMMEDIATE, which waits its turn for the lock
+(busy_timeout) instead of failing."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 
 from alembic import command
@@ -25,6 +32,27 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API conne
     cur.close()
 
 
+_WRITE_INTENT: ContextVar[bool] = ContextVar("hearth_sqlite_write_intent", default=False)
+
+
+def _sqlite_manual_begin(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+    dbapi_conn.isolation_level = None  # the driver's own implicit BEGIN off: _sqlite_begin says how to begin
+
+
+def _sqlite_begin(conn) -> None:  # noqa: ANN001 - a Connection
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITE_INTENT.get() else "BEGIN")
+
+
+async def begin_write(db: AsyncSession) -> None:
+    """Say that this request (this asyncio task) is about to write. On SQLite: end the session's
+    read-only transaction and begin the next ones IMMEDIATE. Nothing to do on PostgreSQL."""
+    if db.bind is None or db.bind.dialect.name != "sqlite":
+        return
+    if db.in_transaction():
+        await db.commit()
+    _WRITE_INTENT.set(True)
+
+
 def _ensure_sqlite_folder(url: str) -> None:
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
@@ -38,6 +66,8 @@ def make_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_manual_begin)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from fastapi import Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.app import deps
 from hearth.app.api.mastodon.params import Params
 from hearth.services import auth
 from hearth.services.errors import Forbidden
 from hearth.services.pages import Page
+from hearth.storage.db import begin_write
 from hearth.storage.models import Account
 
 STATUS_LIMIT = (20, 40)  # (default, maximum) per page, as Mastodon
@@ -47,10 +49,13 @@ def maybe_user(*scopes: str) -> Callable:
 
 
 def writer(*scopes: str) -> Callable:
-    """Dependency for writes: `user(*scopes)`, then the per-user and per-IP write limits."""
+    """Dependency for writes: `user(*scopes)`, then the per-user and per-IP write limits; the
+    request's session then waits its turn to write (storage/db.py: begin_write)."""
 
-    async def dependency(request: Request, account: Account = Depends(user(*scopes))) -> Account:
+    async def dependency(request: Request, account: Account = Depends(user(*scopes)),
+                         db: AsyncSession = Depends(deps.get_db)) -> Account:
         request.app.state.limits.write(account.id, deps.client_ip(request))
+        await begin_write(db)
         return account
 
     return dependency
