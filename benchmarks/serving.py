@@ -145,21 +145,31 @@ def cpu_seconds(pid: int) -> float:
 
 
 def database_cpu_seconds(url: str) -> float | None:
-    """CPU of the PostgreSQL server's processes (it serves the app's queries; on SQLite the
-    database runs inside the server process and is counted there). None when not local."""
+    """CPU of the local PostgreSQL server (it serves the app's queries; on SQLite the database
+    runs inside the server process and is counted there), None when not local: the postmaster's
+    own time and that of its exited children (cutime, cstime), plus its live children's own. A
+    connection's backend that exits between two readings still counts."""
     if not url.startswith("postgres"):
         return None
-    total = 0.0
+    procs: dict[int, tuple[int, list[int]]] = {}  # pid -> (parent, [utime, stime, cutime, cstime])
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if not (proc / "cmdline").read_bytes().startswith(b"postgres"):
-                continue
+            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0]
+            if not Path(argv0.decode(errors="replace").split(" ", 1)[0]).name.startswith("postgres"):
+                continue  # the postmaster runs as /usr/lib/postgresql/N/bin/postgres, backends as "postgres: ..."
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, PermissionError, ProcessLookupError):
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        procs[int(proc.name)] = (int(fields[1]), [int(x) for x in fields[11:15]])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for parent, (utime, stime, cutime, cstime) in procs.values():
+        if parent in procs:  # a backend or helper: its own time
+            total += (utime + stime) / tick
+        else:  # the postmaster: its own time and its children's that exited
+            total += (utime + stime + cutime + cstime) / tick
     return total
 
 
