@@ -138,10 +138,18 @@ def cpu_seconds(pid: int) -> float:
         except FileNotFoundError:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own(pid) + sum(own(k) for k in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of `pid` (its threads come and go while it serves: a vanished one is skipped)."""
     kids = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        kids += [int(c) for c in (task / "children").read_text().split()]
-    return own(pid) + sum(own(k) for k in kids)
+        try:
+            kids += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return kids
 
 
 def database_cpu_seconds(url: str) -> float | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import free_port, make_tokens, start_server, stop_server  # noqa: E402 - a sibling script
+from serving import children, free_port, make_tokens, start_server, stop_server  # noqa: E402 - a sibling script
 
 REPO = Path(__file__).resolve().parents[1]
 MIX = (("home", 0.40), ("feed", 0.20), ("suggestions", 0.10), ("post", 0.20), ("favourite", 0.10))
@@ -44,10 +44,7 @@ def rss_mib(pid: int) -> float:
         except FileNotFoundError:
             pass
         return 0
-    kids = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids += [int(c) for c in (task / "children").read_text().split()]
-    return round((own(pid) + sum(own(k) for k in kids)) / 1024, 1)
+    return round((own(pid) + sum(own(k) for k in children(pid))) / 1024, 1)
 
 
 def seed(args: argparse.Namespace) -> dict:
