@@ -40,12 +40,18 @@ def _sqlite_manual_begin(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API 
 
 
 def _sqlite_begin(conn) -> None:  # noqa: ANN001 - a Connection
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITE_INTENT.get() else "BEGIN")
+    """The first transaction after `begin_write` takes the write lock up front; later ones (the
+    reads that render the answer) do not hold it."""
+    if _WRITE_INTENT.get():
+        _WRITE_INTENT.set(False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 async def begin_write(db: AsyncSession) -> None:
     """Say that this request (this asyncio task) is about to write. On SQLite: end the session's
-    read-only transaction and begin the next ones IMMEDIATE. Nothing to do on PostgreSQL."""
+    read-only transaction and begin the next one IMMEDIATE. Nothing to do on PostgreSQL."""
     if db.bind is None or db.bind.dialect.name != "sqlite":
         return
     if db.in_transaction():

@@ -48,5 +48,10 @@ async def test_begin_write_waits_its_turn_instead(tmp_path):
             await reader.execute(update(Account).where(Account.id == ann).values(note="mine"))
             await reader.commit()
             assert await other.scalar(select(Account.note).where(Account.id == ann)) == "mine"
+            # only that one transaction held the write lock: reading on does not keep others waiting
+            await reader.scalar(select(Account.id))
+            await other.rollback()
+            await other.execute(update(Account).where(Account.id == ann).values(note="no wait"))
+            await other.commit()
     finally:
         await engine.dispose()
