@@ -35,18 +35,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API conne
 _WRITE_INTENT: ContextVar[bool] = ContextVar("hearth_sqlite_write_intent", default=False)
 
 
-def _sqlite_manual_begin(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
-    dbapi_conn.isolation_level = None  # the driver's own implicit BEGIN off: _sqlite_begin says how to begin
-
-
 def _sqlite_begin(conn) -> None:  # noqa: ANN001 - a Connection
     """The first transaction after `begin_write` takes the write lock up front; later ones (the
     reads that render the answer) do not hold it."""
+    dbapi_conn = conn.connection.dbapi_connection
     if _WRITE_INTENT.get():
         _WRITE_INTENT.set(False)
+        dbapi_conn.isolation_level = None  # the driver's implicit BEGIN off for this one: ours instead
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+    else:  # the driver's own: BEGIN before the first write; reads see the newest commits
+        dbapi_conn.isolation_level = ""
 
 
 async def begin_write(db: AsyncSession) -> None:
@@ -72,7 +70,6 @@ def make_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "connect", _sqlite_manual_begin)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
