@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import children, free_port, make_tokens, start_server, stop_server  # noqa: E402 - a sibling script
+from serving import children, free_port, seed, start_server, stop_server  # noqa: E402 - a sibling script
 
 REPO = Path(__file__).resolve().parents[1]
 MIX = (("home", 0.40), ("feed", 0.20), ("suggestions", 0.10), ("post", 0.20), ("favourite", 0.10))
@@ -45,27 +45,6 @@ def rss_mib(pid: int) -> float:
             pass
         return 0
     return round((own(pid) + sum(own(k) for k in children(pid))) / 1024, 1)
-
-
-def seed(args: argparse.Namespace) -> dict:
-    from hearth.services.seed import database_state, seed_synthetic
-    sidecar = args.sidecar
-    wanted = {"accounts": args.accounts, "posts": args.posts, "events": args.events}
-    state = database_state(args.url) if (args.db is None or args.db.exists()) else None
-    if sidecar.exists() and state and state.demo:
-        meta = json.loads(sidecar.read_text())
-        if meta.get("sizes") == wanted:
-            return meta
-    if state is not None and (state.demo or state.source):
-        from hearth.services.seed import reset_database
-        reset_database(args.url)
-    print(f"Seeding {args.accounts:,} accounts, {args.posts:,} posts, {args.events:,} events ...", flush=True)
-    result = seed_synthetic(args.url, args.accounts, args.posts, args.events, seed=args.seed)
-    meta = {"sizes": wanted, "seeded_at": dt.datetime.now(dt.UTC).isoformat(), "seed_seconds": result.seconds,
-            "tokens": asyncio.run(make_tokens(args.url, args.users, args.seed, ["read", "write"]))}
-    sidecar.parent.mkdir(parents=True, exist_ok=True)
-    sidecar.write_text(json.dumps(meta))
-    return meta
 
 
 async def soak(base: str, tokens: list[str], args: argparse.Namespace, pid: int) -> dict:
@@ -172,18 +151,19 @@ def main() -> None:
     args = parser.parse_args()
     args.db = args.db.resolve()
     if args.database_url:
-        args.url, base_name, args.db = args.database_url, args.db.with_name(f"{args.db.stem}-postgres"), None
+        args.url, args.where = args.database_url, "PostgreSQL"
+        base_name, args.db = args.db.with_name(f"{args.db.stem}-postgres"), None
     else:
-        args.url, base_name = f"sqlite:///{args.db}", args.db.with_suffix("")
-    args.sidecar = base_name.with_suffix(".soak.json")
+        args.url, args.where, base_name = f"sqlite:///{args.db}", str(args.db), args.db.with_suffix("")
+    args.sidecar = base_name.with_suffix(".bench.json")
     args.snapshots = base_name.with_suffix(".snapshots")
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    meta = seed(args)
+    meta = seed(args, console)  # the same seeding and sample tokens as benchmarks/serving.py
     port = free_port()
     age_h = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(meta["seeded_at"])).total_seconds() / 3600
     proc = start_server(args, port, 72 + age_h)
     try:
-        result = asyncio.run(soak(f"http://127.0.0.1:{port}", meta["tokens"], args, proc.pid))
+        result = asyncio.run(soak(f"http://127.0.0.1:{port}", meta["write_tokens"], args, proc.pid))
     finally:
         stop_server(proc)
     table = Table(title=f"Soak: {args.minutes:g} min at {args.rate:g} req/s "

@@ -199,6 +199,7 @@ class ServingState:
         scorer = self.watcher.current
         version = scorer.version if scorer is not None else None
         hit = self._ranked.get(viewer.id) if live else None
+        ctx = None
         if (hit is not None and hit.acted == acted and hit.version == version
                 and (state is None or abs(state.ranked_at - hit.ranked_at) < 1e-3)):
             ranked_at = datetime.fromtimestamp(hit.ranked_at, UTC)
@@ -209,7 +210,8 @@ class ServingState:
             if len(left) >= 2 * int(limit) or (state is None and not hit.more):
                 hit.last_asked = time.monotonic()
                 return await self._page(db, viewer, left, hit, int(limit), state, ranked_at)
-        ctx = await self._context(db, viewer.id, ranked_at)
+        if ctx is None:  # a list that ran short was read at the same time: its context serves again
+            ctx = await self._context(db, viewer.id, ranked_at)
         depth = int(limit) * (1 if state else PAGES_RANKED)
         ranked = await self._rank(db, viewer.id, ctx, acted, scorer, served, depth)
         if live and state is None:  # only a first page's ranking is shared by later requests
