@@ -4,9 +4,10 @@ Seeds 10k accounts, 1M posts and 5M events (hearth.services.seed.seed_synthetic)
 kept and reused) or PostgreSQL (--database-url, reused when it holds the same sizes), trains the
 unified model on it with the quick budget unless a snapshot exists (--no-train skips), starts
 `hearth serve` in a subprocess (--workers N with --redis-url for several), then runs a bounded
-closed-loop load generator on loopback (asyncio + httpx: a fixed number of concurrent clients, a
-fixed request count, a duration cap) against the ranked feed, the chronological home timeline,
-people suggestions and posting a status, with bearer tokens of a seeded sample of users.
+closed-loop load generator on loopback (Debian's `wrk` when installed, for a fixed time; else
+asyncio + httpx for a fixed request count with a duration cap: a fixed number of concurrent
+clients) against the ranked feed, the chronological home timeline, people suggestions and
+posting a status, with bearer tokens of a seeded sample of users.
 
 Every sampled viewer asks once before timing (the ranked feed keeps each viewer's ranked list
 for a minute and refreshes active viewers' lists in the background: steady state); that first,
@@ -29,6 +30,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -283,6 +285,33 @@ async def load(base: str, path: str, tokens: list[str], concurrency: int, reques
             "requests_per_s": round(len(latencies) / elapsed, 1), **summary(latencies)}
 
 
+def load_wrk(base: str, path: str, tokens: list[str], concurrency: int, duration_s: float) -> dict:
+    """The same closed loop driven by wrk (C, epoll: a small share of a core, where the Python
+    generator takes most of one), through benchmarks/wrk_load.lua. Latency is wrk's, per request."""
+    import resource
+    import tempfile
+    method, _, target = path.rpartition(" ")
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as f:
+        f.write("\n".join(tokens) + "\n")
+        f.flush()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration_s))}s", "--timeout", "30s",
+                              "-s", str(REPO / "benchmarks/wrk_load.lua"), base, "--", f.name, method or "GET", target],
+                             capture_output=True, text=True, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in out.splitlines() if x.startswith('{"wrk"'))
+    w = json.loads(line)["wrk"]
+    errors = {k: v for k, v in w["errors"].items() if v}
+    failed = w["errors"]["status"] + w["errors"]["timeout"] + w["errors"]["read"] + w["errors"]["write"]
+    ok = w["requests"] - failed
+    seconds = w["duration_us"] / 1e6
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"path": path, "generator": "wrk", "requests": w["requests"], "ok": ok, "errors": errors,
+            "seconds": round(seconds, 2), "requests_per_s": round(ok / seconds, 1),
+            "p50_ms": round(w["p50_us"] / 1000, 2), "p99_ms": round(w["p99_us"] / 1000, 2),
+            "mean_ms": round(w["mean_us"] / 1000, 2), "generator_cpu_ms_per_request": round(1000 * cpu / max(ok, 1), 3)}
+
+
 def ranker_of(base: str, token: str) -> str:
     import httpx
     r = httpx.get(f"{base}{ENDPOINTS['ranked feed']}", headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -305,7 +334,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200, help="accounts in the sample that send requests")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients")
     parser.add_argument("--requests", type=int, default=2_000, help="requests per endpoint")
-    parser.add_argument("--duration", type=float, default=60.0, help="cap in seconds per endpoint")
+    parser.add_argument("--duration", type=float, default=60.0, help="cap in seconds per endpoint (wrk: its length)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
+                        help="load generator: wrk (Debian's package; auto when installed) or Python httpx")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (more than 1: --redis-url)")
     parser.add_argument("--redis-url", default=None, help="Redis for several workers")
     parser.add_argument("--endpoints", default=",".join(DEFAULT_ENDPOINTS),
@@ -332,6 +363,11 @@ def main() -> None:
         parser.error(f"unknown endpoint(s) {unknown}; known: {', '.join(ENDPOINTS)}")
     console = Console() if sys.stdout.isatty() else Console(width=160)
 
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "httpx"
+    elif generator == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed (Debian: apt-get install wrk)")
     meta = seed(args, console)
     train(args, console)
     age_h = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(meta["seeded_at"])).total_seconds() / 3600
@@ -358,8 +394,11 @@ def main() -> None:
                 results[f"{name} (cold)"] = r
             console.print(f"{name}: {ENDPOINTS[name]} ...")
             before, db_before = cpu_seconds(proc.pid), database_cpu_seconds(args.url)
-            results[name] = asyncio.run(load(base, ENDPOINTS[name], tokens, args.concurrency,
-                                             args.requests, args.duration))
+            if generator == "wrk":
+                results[name] = load_wrk(base, ENDPOINTS[name], tokens, args.concurrency, args.duration)
+            else:
+                results[name] = asyncio.run(load(base, ENDPOINTS[name], tokens, args.concurrency,
+                                                 args.requests, args.duration))
             used = cpu_seconds(proc.pid) - before
             results[name]["server_cpu_ms_per_request"] = round(1000 * used / max(results[name]["ok"], 1), 2)
             if db_before is not None:
@@ -370,7 +409,8 @@ def main() -> None:
 
     cores = os.cpu_count()
     database = "postgresql" if args.database_url else "sqlite"
-    note = (f"The load generator (one Python process) and the server ({args.workers} worker process(es)"
+    who = "wrk (C, one thread)" if generator == "wrk" else "one Python process, httpx"
+    note = (f"The load generator ({who}) and the server ({args.workers} worker process(es)"
             f"{' and PostgreSQL' if args.database_url else ''}) share this machine's {cores} cores; latency is "
             f"measured by the client, closed loop, {args.concurrency} concurrent clients. Every sampled viewer's "
             f"first ranked-feed request is timed apart as (cold); the ranked feed rows after it are steady state.")
@@ -398,7 +438,8 @@ def main() -> None:
            "ranker": ranker,
            "data": {**meta["sizes"], "seed_seconds": round(meta["seed_seconds"], 1), "database": database},
            "server": {"workers": args.workers, "shared_store": "redis" if args.redis_url else "in-process"},
-           "load": {"concurrency": args.concurrency, "requests": args.requests, "duration_cap_s": args.duration,
+           "load": {"generator": generator, "concurrency": args.concurrency, "requests": args.requests,
+                    "duration_cap_s": args.duration,
                     "users": len(meta["tokens"])},
            "command": "python benchmarks/serving.py " + " ".join(sys.argv[1:]),
            "endpoints": results, "measured_at": dt.datetime.now(dt.UTC).isoformat()}

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from hearth.app import long_lived
 from hearth.app.ratelimit import RateLimits
 from hearth.app.request_guard import RequestGuard
 from hearth.llm.types import LLMError, LLMUnavailable
@@ -74,8 +75,10 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
         if migrate_db:
             await asyncio.to_thread(migrate, settings.database_url)
         flusher = asyncio.create_task(_flush_events(app))
+        app.state.serving.watcher.on_swap = long_lived.settle
         await app.state.serving.start()
         await app.state.studio.start()
+        long_lived.settle()
         try:
             yield
         finally:

@@ -39,6 +39,7 @@ class SnapshotWatcher:
         self._failed_key: tuple[str, float] | None = None
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self.on_swap: Callable[[], None] | None = None  # called after a new snapshot is swapped in
 
     def newest(self) -> Path | None:
         """The snapshot folder LATEST names (else the highest version), or None when there is none."""
@@ -68,6 +69,8 @@ class SnapshotWatcher:
                 return False
             self.current, self._current_key, self.last_error = scorer, key, None
             log.info("serving model snapshot %s", folder)
+            if self.on_swap is not None:
+                self.on_swap()
             return True
 
     async def _poll(self) -> None:
