@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+import cachetools
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -271,17 +272,20 @@ class ViewerState:
 
 
 async def viewer_states(db: AsyncSession, viewer: Account | None, posts: Sequence[Post]) -> dict[int, ViewerState]:
-    """Per original post id: whether the viewer favourited / reblogged it (one query each)."""
+    """Per original post id: whether the viewer favourited / reblogged it (one query)."""
     ids = {p.reblog_of_id or p.id for p in posts}
     states = {i: ViewerState() for i in ids}
     if viewer is None or not ids:
         return states
-    for pid in await db.scalars(select(Favourite.post_id).where(Favourite.account_id == viewer.id,
-                                                                Favourite.post_id.in_(ids))):
-        states[pid].favourited = True
-    for pid in await db.scalars(select(Post.reblog_of_id).where(Post.account_id == viewer.id,
-                                                                Post.reblog_of_id.in_(ids))):
-        states[pid].reblogged = True
+    favourited = select(literal(True), Favourite.post_id).where(Favourite.account_id == viewer.id,
+                                                                 Favourite.post_id.in_(ids))
+    reblogged = select(literal(False), Post.reblog_of_id).where(Post.account_id == viewer.id,
+                                                                Post.reblog_of_id.in_(ids))
+    for is_favourite, pid in await db.execute(favourited.union_all(reblogged)):
+        if is_favourite:
+            states[pid].favourited = True
+        else:
+            states[pid].reblogged = True
     return states
 
 
@@ -292,25 +296,53 @@ async def load_fresh(db: AsyncSession, post_id: int) -> Post | None:
                            .execution_options(populate_existing=True))
 
 
+@dataclass(frozen=True)
+class Mentioned:
+    """What rendering needs of a mentioned account (a username never changes)."""
+
+    id: int
+    username: str
+    username_key: str
+
+
 @dataclass
 class Extras:
-    mentions: dict[int, list[Account]]  # post id -> mentioned accounts
+    mentions: dict[int, list[Mentioned]]  # post id -> mentioned accounts
     tags: dict[int, list[str]]  # post id -> tag names (lower-case)
 
 
-async def mentions_and_tags(db: AsyncSession, post_ids: Sequence[int]) -> Extras:
-    """Mentioned accounts and hashtags of already-visible posts, one query each (for rendering)."""
-    ids = list(dict.fromkeys(post_ids))
-    out = Extras({i: [] for i in ids}, {i: [] for i in ids})
-    if not ids:
-        return out
-    rows = await db.execute(select(Mention.post_id, Account).join(Account, Account.id == Mention.account_id)
-                            .where(Mention.post_id.in_(ids)).order_by(Mention.post_id, Account.id))
-    for post_id, account in rows:
-        out.mentions[post_id].append(account)
-    for post_id, name in await db.execute(select(PostTag.post_id, PostTag.name).where(PostTag.post_id.in_(ids))
-                                          .order_by(PostTag.post_id, PostTag.name)):
-        out.tags[post_id].append(name)
+# (post id, created_at, edited_at) -> (mentioned, tags). A post's mentions and tags are written
+# with it and change only when it is edited, which moves edited_at; created_at tells apart a post
+# that reuses a deleted one's id (SQLite may): an entry is never stale, in any worker.
+_EXTRAS: cachetools.LRUCache = cachetools.LRUCache(maxsize=50_000)
+
+
+async def mentions_and_tags(db: AsyncSession, posts: Sequence[Post]) -> Extras:
+    """Mentioned accounts and hashtags of already-visible posts (for rendering): from the cache,
+    else one query for all the posts it lacks."""
+    keys = {p.id: (p.id, p.created_at, p.edited_at) for p in posts}
+    out = Extras({}, {})
+    missing = []
+    for post_id, key in keys.items():
+        hit = _EXTRAS.get(key)
+        if hit is None:
+            missing.append(post_id)
+        else:
+            out.mentions[post_id], out.tags[post_id] = hit
+    if missing:
+        fresh: dict[int, tuple[list[Mentioned], list[str]]] = {i: ([], []) for i in missing}
+        mentions = select(Mention.post_id, Account.id, Account.username, Account.username_key).join(
+            Account, Account.id == Mention.account_id).where(Mention.post_id.in_(missing))
+        tags = select(PostTag.post_id, literal(None), PostTag.name, literal(None)).where(PostTag.post_id.in_(missing))
+        rows = await db.execute(mentions.union_all(tags))
+        for post_id, account_id, name, key in sorted(rows, key=lambda r: (r[0], r[1] is None, r[1] or 0, r[2])):
+            if account_id is None:
+                fresh[post_id][1].append(name)
+            else:
+                fresh[post_id][0].append(Mentioned(account_id, name, key))
+        for post_id, value in fresh.items():
+            _EXTRAS[keys[post_id]] = value
+            out.mentions[post_id], out.tags[post_id] = value
     return out
 
 

@@ -37,9 +37,10 @@ async def home(db: AsyncSession, viewer: Account, page: Page) -> list[Post]:
     they answer oneself or someone the viewer follows (as Mastodon does).
 
     Fast path: each author's newest posts come from one seek on posts(account_id, id) (a scan by
-    id walks everyone else's posts between two of the viewer's), then the rules pick the page
-    from those few. Exact: when the rules left the page short while some author may have more,
-    the page is taken by the full query instead."""
+    id walks everyone else's posts between two of the viewer's); the rules then run on the
+    newest of those, two pages' worth at a time, until the page is full. Exact: only ids above
+    the oldest one fetched from an author who may have more are used, and when the rules leave
+    the page short there, the page is taken by the full query."""
     followed = select(Follow.target_account_id).where(Follow.account_id == viewer.id)
     reply_ok = or_(Post.in_reply_to_account_id.is_(None), Post.in_reply_to_account_id == viewer.id,
                    Post.in_reply_to_account_id == Post.account_id, Post.in_reply_to_account_id.in_(followed))
@@ -52,9 +53,18 @@ async def home(db: AsyncSession, viewer: Account, page: Page) -> list[Post]:
         return await _run(db, full, page)
     per_author = 2 * page.limit
     newest = await newest_ids(db, authors, per_author, below=page.max_id, above=page.since_id)
-    posts = await _run(db, select(Post).where(Post.id.in_([i for ids in newest.values() for i in ids]), *rules),
-                       page)
-    if len(posts) < page.limit and any(len(ids) == per_author for ids in newest.values()):
+    # Below the oldest id fetched from an author who may have more, that author's posts are
+    # missing: only the candidates above it are certain to be all there is.
+    floor = max((min(ids) for ids in newest.values() if len(ids) == per_author), default=0)
+    merged = sorted((i for ids in newest.values() for i in ids if i >= floor), reverse=True)
+    posts: list[Post] = []
+    for start in range(0, len(merged), per_author):  # newest first, a few at a time: the rules see ~2 pages
+        chunk = merged[start:start + per_author]
+        posts += await db.scalars(select(Post).where(Post.id.in_(chunk), *rules).options(*POST_LOAD)
+                                  .order_by(Post.id.desc()))
+        if len(posts) >= page.limit:
+            return posts[:page.limit]
+    if floor:
         return await _run(db, full, page)
     return posts
 

@@ -322,6 +322,20 @@ async def test_status_entities_and_actions(client):
     assert (await client.get(f"/api/v1/statuses/{post['id']}")).status_code == 404
 
 
+async def test_a_reused_post_id_renders_its_own_mentions_and_tags(client):
+    """Rendering caches each post's mentions and tags; a post that gets a deleted post's id
+    (SQLite reuses the highest rowid) must not show the deleted one's."""
+    app = await new_app(client)
+    ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")
+    await sign_up(client, app, "cat")
+    first = (await client.post("/api/v1/statuses", headers=ann, json={"status": "@bob #jazz"})).json()
+    assert (await client.get(f"/api/v1/statuses/{first['id']}", headers=bob)).json()["tags"][0]["name"] == "jazz"
+    assert (await client.delete(f"/api/v1/statuses/{first['id']}", headers=ann)).status_code == 200
+    second = (await client.post("/api/v1/statuses", headers=ann, json={"status": "@cat #blues"})).json()
+    again = (await client.get(f"/api/v1/statuses/{second['id']}", headers=bob)).json()
+    assert [t["name"] for t in again["tags"]] == ["blues"] and [m["username"] for m in again["mentions"]] == ["cat"]
+
+
 async def test_accounts_relationships_and_profile(client):
     app = await new_app(client)
     ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")

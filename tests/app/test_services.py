@@ -98,6 +98,48 @@ async def test_visibility_and_home_timeline(db):
     assert [p.id for p in newer] == [priv.id]
 
 
+async def test_home_fast_path_matches_the_full_query(db, monkeypatch):
+    """The per-author seek and chunked rules give the very pages the full query gives, when the
+    rules drop most of the newest posts (replies to strangers, a muted author's reblogs)."""
+    import random
+    rng = random.Random(7)
+    people = [await accounts.register(db, f"user{i}", "long enough pw") for i in range(8)]
+    viewer, stranger, muted = people[0], people[6], people[7]
+    for p in people[1:6]:
+        await graph.follow(db, viewer, p.id)
+    await graph.follow(db, viewer, muted.id)
+    originals = [await posts.create_post(db, stranger, f"stranger {i}") for i in range(3)]
+    originals.append(await posts.create_post(db, muted, "muted one"))
+    for i in range(120):
+        author = rng.choice(people[1:6])
+        kind = rng.random()
+        if kind < 0.5:  # a reply to a stranger: not in home
+            await posts.create_post(db, author, f"re {i}", in_reply_to_id=rng.choice(originals[:3]).id)
+        elif kind < 0.6:
+            await posts.create_post(db, author, f"private {i}", visibility="private")
+        else:
+            await posts.create_post(db, author, f"post {i}")
+    await graph.mute(db, viewer, muted.id)
+    for p in people[1:3]:
+        await posts.reblog(db, p, originals[3].id)  # reblogs of a muted author: not in home
+
+    async def pages(limit: int) -> list[list[int]]:
+        out, max_id = [], None
+        while True:
+            page = [p.id for p in await timelines.home(db, viewer, Page(max_id=max_id, limit=limit))]
+            if not page:
+                return out
+            out.append(page)
+            max_id = page[-1]
+
+    for limit in (1, 3, 20):
+        fast = await pages(limit)
+        monkeypatch.setattr(timelines, "SEEK_AUTHORS_MAX", 0)  # every page by the full query
+        full = await pages(limit)
+        monkeypatch.undo()
+        assert fast == full and sum(map(len, full)) > 40
+
+
 async def test_block_and_mute(db):
     ann, bob, cat = await _people(db)
     await graph.follow(db, bob, ann.id)

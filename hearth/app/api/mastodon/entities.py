@@ -95,7 +95,7 @@ class Renderer:
         return cls(str(request.base_url).rstrip("/"), request.app.state.settings.instance_domain, viewer)
 
     # ---- accounts ---------------------------------------------------------------------------
-    def profile_url(self, account: Account) -> str:
+    def profile_url(self, account: Account | post_service.Mentioned) -> str:
         return f"{self.base}/@{account.username}"
 
     def account(self, a: Account) -> dict[str, Any]:
@@ -141,8 +141,8 @@ class Renderer:
     async def statuses(self, db: AsyncSession, rows: Sequence[Post], with_source: bool = False) -> list[dict]:
         """Statuses for posts loaded with POST_LOAD (viewer flags, mentions and tags in three queries)."""
         states = await post_service.viewer_states(db, self.viewer, rows)
-        ids = [p.id for p in rows] + [p.reblog.id for p in rows if p.reblog_of_id is not None and p.reblog]
-        extras = await post_service.mentions_and_tags(db, ids)
+        extras = await post_service.mentions_and_tags(
+            db, [*rows, *(p.reblog for p in rows if p.reblog_of_id is not None and p.reblog)])
         return [self._status(p, states, extras, with_source) for p in rows]
 
     async def status(self, db: AsyncSession, post: Post, with_source: bool = False) -> dict[str, Any]:
