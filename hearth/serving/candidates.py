@@ -26,7 +26,7 @@ from sqlalchemy import BigInteger, and_, bindparam, column, func, literal, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from hearth.storage.models import Account, Block, EventRow, Favourite, Follow, Mute, Post
+from hearth.storage.models import ACTION_VERBS_SQL, Account, Block, EventRow, Favourite, Follow, Mute, Post
 
 Original = aliased(Post)
 
@@ -203,8 +203,9 @@ async def authors_of(db: AsyncSession, post_ids: Iterable[int]) -> dict[int, int
 async def latest_action(db: AsyncSession, viewer_id: int) -> int:
     """The id of the viewer's newest event other than impressions and dwell times (a follow,
     like, hide, ...): per-viewer caches keyed by it are recomputed as soon as the viewer acts,
-    in every worker. One backward seek on events(account_id, id)."""
-    q = (select(EventRow.id).where(EventRow.account_id == viewer_id, EventRow.verb.not_in(("impression", "dwell")))
+    in every worker. One backward seek on the partial index of actions (the constant clause
+    lets SQLite use it; the viewer's impressions are many and would otherwise be walked)."""
+    q = (select(EventRow.id).where(EventRow.account_id == viewer_id, text(ACTION_VERBS_SQL))
          .order_by(EventRow.id.desc()).limit(1))
     return int(await db.scalar(q) or 0)
 

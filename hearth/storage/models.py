@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -248,6 +249,11 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# Events that are actions (a follow, like, hide, ...), not what was merely seen; a constant
+# clause, so that queries can use the partial index built on it.
+ACTION_VERBS_SQL = "verb NOT IN ('impression', 'dwell')"
+
+
 class EventRow(Base):
     """An event (README "The app", Storage): who did what to which target (a post = item, an account), when.
     Append-only: rows are never updated or deleted by the app."""
@@ -262,7 +268,10 @@ class EventRow(Base):
     value: Mapped[float] = mapped_column(Float, default=1.0)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     __table_args__ = (Index("ix_events_account_id_id", "account_id", "id"),
-                      Index("ix_events_account_id_verb_target_id", "account_id", "verb", "target_id"))
+                      Index("ix_events_account_id_verb_target_id", "account_id", "verb", "target_id"),
+                      # the viewer's latest action: a feed records many impressions per action
+                      Index("ix_events_account_id_id_actions", "account_id", "id",
+                            sqlite_where=text(ACTION_VERBS_SQL), postgresql_where=text(ACTION_VERBS_SQL)))
 
 
 class ModelRun(Base):
