@@ -200,6 +200,11 @@ async def authors_of(db: AsyncSession, post_ids: Iterable[int]) -> dict[int, int
     return {int(a): int(n) for a, n in await db.execute(q)}
 
 
+async def follower_ids(db: AsyncSession, account_id: int) -> list[int]:
+    """Who follows `account_id` (follows(target_account_id)): whose ranked lists its new post stales."""
+    return list(await db.scalars(select(Follow.account_id).where(Follow.target_account_id == account_id)))
+
+
 async def latest_action(db: AsyncSession, viewer_id: int) -> int:
     """The id of the viewer's newest event other than impressions and dwell times (a follow,
     like, hide, ...): per-viewer caches keyed by it are recomputed as soon as the viewer acts,

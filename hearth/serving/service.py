@@ -56,6 +56,7 @@ from hearth.serving.rank import (
     select_page,
     standardise,
 )
+from hearth.serving.ranked_lists import RankedList, RankedLists
 from hearth.serving.snapshots import SnapshotWatcher
 from hearth.serving.sources import SourceRequest, default_sources, excluded
 from hearth.serving.training_marker import training_status
@@ -71,23 +72,6 @@ MARKS_CHUNK = 200  # candidates checked against the viewer's seen / hidden / lik
 PAGES_RANKED = 3  # a first page ranks enough for this many pages; the next ones come from the kept list
 DEFAULT_PAGE = 20
 ACTIVE_VIEWER_SECONDS = 600.0  # the background refresher keeps lists fresh for viewers who asked this recently
-
-
-@dataclass
-class RankedList:
-    """A viewer's feed, ranked and checked against what they saw: reused until they act, a new
-    snapshot serves, one of the accounts they follow posts (in this process), or it grows old."""
-
-    viewer_id: int
-    acted: int  # the viewer's latest action event when it was ranked
-    version: str | None  # the snapshot that ranked it
-    ranked_at: float  # unix seconds
-    kept: list[Scored]  # best first; nothing seen, hidden or liked
-    more: bool  # candidates were left unchecked: a deeper page ranks again
-    ranker: str
-    following: set[int]
-    affinity: dict[int, float]
-    last_asked: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -136,8 +120,8 @@ class ServingState:
         # viewer id -> RankedList. Never older than the seen-grace period: a post served from a list
         # must drop out of the feed once it counts as seen, and by then the list was ranked again.
         self._people = TimedCache(ttl=60.0, max_keys=20_000)  # (viewer, limit, snapshot) -> (acted, suggestions)
-        self._ranked = TimedCache(ttl=min(settings.feed_cache_seconds, 60 * settings.seen_grace_minutes),
-                                  max_keys=20_000)
+        self._ranked = RankedLists(ttl=min(settings.feed_cache_seconds, 60 * settings.seen_grace_minutes),
+                                   redis_url=settings.redis_url)  # shared by the workers when several serve
         self._refresher: asyncio.Task | None = None
         self.value_model: ValueModel | None = None
         self.value_model_error: str | None = None
@@ -208,14 +192,15 @@ class ServingState:
             # Running short on a later page: rank again, as what was served reaches deeper into
             # followed accounts' pasts (a first page with nothing left unchecked has it all).
             if len(left) >= 2 * int(limit) or (state is None and not hit.more):
-                hit.last_asked = time.monotonic()
+                self._ranked.asked(viewer.id)
                 return await self._page(db, viewer, left, hit, int(limit), state, ranked_at)
         if ctx is None:  # a list that ran short was read at the same time: its context serves again
             ctx = await self._context(db, viewer.id, ranked_at)
         depth = int(limit) * (1 if state else PAGES_RANKED)
         ranked = await self._rank(db, viewer.id, ctx, acted, scorer, served, depth)
         if live and state is None:  # only a first page's ranking is shared by later requests
-            self._ranked.put(viewer.id, ranked)
+            self._ranked.put(ranked)
+            self._ranked.asked(viewer.id)
         return await self._page(db, viewer, ranked.kept, ranked, int(limit), state, ranked_at)
 
     async def _rank(self, db: AsyncSession, viewer_id: int, ctx: ViewerContext, acted: int,
@@ -273,34 +258,34 @@ class ServingState:
         return FeedPage(entries, next_cursor, ranked.ranker)
 
     # ---- keeping ranked lists fresh ------------------------------------------------------------
-    def post_created(self, author_id: int) -> None:
-        """Fan-out on write: a new post makes the ranked lists of its author's followers (in this
-        process) stale, so their next page is ranked again with it."""
-        for key, (_, entry) in list(self._ranked.values.items()):
-            if author_id in entry.following:  # type: ignore[attr-defined]
-                self._ranked.values.pop(key, None)
+    async def post_created(self, db: AsyncSession, author_id: int) -> None:
+        """Fan-out on write: a new post makes the ranked lists of its author's followers stale, so
+        their next page is ranked again with it (in every worker when the lists live in Redis)."""
+        if self._ranked.redis is None:
+            self._ranked.drop_following(author_id)
+        else:
+            self._ranked.drop(await src.follower_ids(db, author_id))
 
     async def _refresh(self) -> None:
-        """Rank again, in the background, the lists of viewers who asked recently and whose list is
-        getting old, so that their next request finds one ready. It takes at most a fifth of one
-        core: after each list it rests four times as long as the list took."""
+        """Rank again, in the background, the lists of viewers who asked this worker recently and
+        whose list is getting old (or gone), so that their next request finds one ready. It takes
+        at most a fifth of one core: after each list it rests four times as long as the list took."""
         while True:
             await asyncio.sleep(self.settings.feed_refresh_seconds)
-            now = time.monotonic()
-            due = sorted(((stored, key, entry) for key, (stored, entry) in list(self._ranked.values.items())
-                          if now - stored > self._ranked.ttl / 2
-                          and now - entry.last_asked < ACTIVE_VIEWER_SECONDS),  # type: ignore[attr-defined]
-                         key=lambda t: t[0])  # the oldest first
-            for _, viewer_id, entry in due:
+            for viewer_id in self._ranked.recent_askers(ACTIVE_VIEWER_SECONDS):
                 started = time.perf_counter()
                 try:
+                    entry = self._ranked.get(viewer_id)
+                    if entry is not None and time.time() - entry.stored_at <= self._ranked.ttl / 2:
+                        continue
+                    if not self._ranked.claim(viewer_id, self._ranked.ttl / 2):
+                        continue  # another worker is on it
                     async with self.sessionmaker() as db:
                         ctx = await self._context(db, viewer_id, datetime.now(UTC))
                         acted = await src.latest_action(db, viewer_id)
                         fresh = await self._rank(db, viewer_id, ctx, acted, self.watcher.current, set(),
                                                  DEFAULT_PAGE * PAGES_RANKED)
-                    fresh.last_asked = entry.last_asked
-                    self._ranked.put(viewer_id, fresh)
+                    self._ranked.put(fresh)
                 except Exception:  # never let the refresher die; the request path ranks on its own
                     log.exception("refreshing the ranked feed of viewer %s failed", viewer_id)
                 await asyncio.sleep(4 * (time.perf_counter() - started))

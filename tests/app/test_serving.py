@@ -441,7 +441,7 @@ async def test_a_followed_account_posting_ranks_its_followers_lists_again(servin
     await serving.feed(db, p["ann"], limit=3)
     await serving.feed(db, p["fay"], limit=3)
     fresh = await posts.create_post(db, p["bob"], "bob has news")
-    serving.post_created(p["bob"].id)  # what the app's post routes call
+    await serving.post_created(db, p["bob"].id)  # what the app's post routes call
     ids = {e.post_id for e in (await serving.feed(db, p["ann"], limit=10)).entries}
     assert fresh.id in ids
     await serving.feed(db, p["fay"], limit=3)  # fay does not follow bob: her list stays
@@ -469,7 +469,7 @@ async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(
     try:
         p, made = await _community(db)
         await serving.feed(db, p["ann"], limit=3)
-        before = serving._ranked.values[p["ann"].id][0]
+        before = serving._ranked.get(p["ann"].id).stored_at
         calls = await _counting_rank(serving, monkeypatch)
         await serving.start()
         for _ in range(100):
@@ -478,12 +478,39 @@ async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(
             await asyncio.sleep(0.05)
         assert calls and calls[0] == p["ann"].id
         await asyncio.sleep(0.1)
-        assert serving._ranked.values[p["ann"].id][0] > before  # a newer list, ready for the next request
+        assert serving._ranked.get(p["ann"].id).stored_at > before  # a newer list, ready for the next request
         n = len(calls)
         await serving.feed(db, p["ann"], limit=3)
         assert len(calls) == n  # served from the refreshed list
     finally:
         await serving.stop()
+        await engine.dispose()
+
+
+async def test_workers_share_ranked_lists_and_fan_out_through_redis(settings, db, monkeypatch, redis_url):
+    """Two workers (two ServingStates) with one Redis: a list ranked by one serves the other, and
+    a followed account's post, taken by one, makes the other rank again."""
+    import redis
+
+    from hearth.serving.ranked_lists import decode, encode
+    redis.Redis.from_url(redis_url).delete(*redis.Redis.from_url(redis_url).keys("hearth:rank*") or ["-"])
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    engine = make_engine(settings.database_url)
+    one, two = ServingState(shared, make_sessionmaker(engine)), ServingState(shared, make_sessionmaker(engine))
+    try:
+        p, made = await _community(db)
+        calls_one, calls_two = await _counting_rank(one, monkeypatch), await _counting_rank(two, monkeypatch)
+        first = await one.feed(db, p["ann"], limit=3)
+        again = await two.feed(db, p["ann"], limit=3)
+        assert [e.post_id for e in again.entries] == [e.post_id for e in first.entries]
+        assert (calls_one, calls_two) == ([p["ann"].id], [])  # the second worker reused the first's list
+        stored = one._ranked.get(p["ann"].id)
+        assert encode(decode(encode(stored))) == encode(stored) and stored.kept and stored.following
+        fresh = await posts.create_post(db, p["bob"], "bob has news")
+        await one.post_created(db, p["bob"].id)  # the post came through worker one
+        assert fresh.id in {e.post_id for e in (await two.feed(db, p["ann"], limit=10)).entries}
+        assert calls_two == [p["ann"].id]
+    finally:
         await engine.dispose()
 
 

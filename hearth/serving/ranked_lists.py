@@ -1,0 +1,119 @@
+"""Each viewer's ranked feed list, kept between requests: in this process for one worker (the
+embedded default), in Redis when several workers serve (`redis_url`), so that a list ranked by
+one worker serves the viewer's next request in any worker, and a followed account's new post
+(fan-out on write) drops the list everywhere.
+
+A list expires after `ttl` seconds either way. In Redis it is JSON (never pickle: the store is
+shared, the data is not code), one key per viewer. Which viewers asked lately is per worker:
+each worker's refresher keeps those lists fresh, and claims a viewer in Redis first so that two
+workers do not rank the same list twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hearth.serving.candidates import PostFacts
+from hearth.serving.rank import Scored
+
+KEY = "hearth:ranked:{}"
+CLAIM = "hearth:ranking:{}"
+FANOUT_CHUNK = 1000  # keys per DEL when a post drops its author's followers' lists
+
+
+@dataclass
+class RankedList:
+    """A viewer's feed, ranked and checked against what they saw: reused until they act, a new
+    snapshot serves, one of the accounts they follow posts, or it grows old."""
+
+    viewer_id: int
+    acted: int  # the viewer's latest action event when it was ranked
+    version: str | None  # the snapshot that ranked it
+    ranked_at: float  # unix seconds
+    kept: list[Scored]  # best first; nothing seen, hidden or liked
+    more: bool  # candidates were left unchecked: a deeper page ranks again
+    ranker: str
+    following: set[int]
+    affinity: dict[int, float]
+    stored_at: float = field(default_factory=time.time)  # unix seconds
+
+
+def encode(r: RankedList) -> bytes:
+    kept = [[s.value, s.freshness, s.score, s.ranker, {**vars(s.facts), "sources": sorted(s.facts.sources)}]
+            for s in r.kept]
+    return json.dumps({"viewer_id": r.viewer_id, "acted": r.acted, "version": r.version, "ranked_at": r.ranked_at,
+                       "more": r.more, "ranker": r.ranker, "following": sorted(r.following),
+                       "affinity": [[k, v] for k, v in r.affinity.items()], "stored_at": r.stored_at,
+                       "kept": kept}, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> RankedList:
+    d: dict[str, Any] = json.loads(data)
+    kept = [Scored(PostFacts(**{**facts, "sources": set(facts["sources"])}), value, fresh, score, ranker)
+            for value, fresh, score, ranker, facts in d["kept"]]
+    return RankedList(d["viewer_id"], d["acted"], d["version"], d["ranked_at"], kept, d["more"], d["ranker"],
+                      set(d["following"]), {int(k): float(v) for k, v in d["affinity"]}, d["stored_at"])
+
+
+class RankedLists:
+    def __init__(self, ttl: float, max_keys: int = 20_000, redis_url: str | None = None):
+        self.ttl, self.max_keys = ttl, max_keys
+        self.redis = None
+        if redis_url:
+            import redis
+            self.redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self._local: dict[int, RankedList] = {}  # without Redis: the lists themselves
+        self._asked: dict[int, float] = {}  # viewer -> when this worker last served them (monotonic)
+
+    def get(self, viewer_id: int) -> RankedList | None:
+        if self.redis is not None:
+            data = self.redis.get(KEY.format(viewer_id))
+            return decode(data) if data is not None else None
+        hit = self._local.get(viewer_id)
+        return hit if hit is not None and time.time() - hit.stored_at <= self.ttl else None
+
+    def put(self, ranked: RankedList) -> None:
+        ranked.stored_at = time.time()
+        if self.redis is not None:
+            self.redis.set(KEY.format(ranked.viewer_id), encode(ranked), px=max(1, int(self.ttl * 1000)))
+            return
+        if ranked.viewer_id not in self._local and len(self._local) >= self.max_keys:
+            self._local.pop(next(iter(self._local)))
+        self._local[ranked.viewer_id] = ranked
+
+    def asked(self, viewer_id: int) -> None:
+        """The viewer was served now (the refresher keeps the lists of recent askers fresh)."""
+        self._asked.pop(viewer_id, None)
+        self._asked[viewer_id] = time.monotonic()
+        if len(self._asked) > self.max_keys:
+            self._asked.pop(next(iter(self._asked)))
+
+    def recent_askers(self, within: float) -> list[int]:
+        now = time.monotonic()
+        return [v for v, at in self._asked.items() if now - at < within]
+
+    def claim(self, viewer_id: int, seconds: float) -> bool:
+        """This worker ranks the viewer's list again now (no other worker does, for `seconds`)."""
+        if self.redis is None:
+            return True
+        return bool(self.redis.set(CLAIM.format(viewer_id), b"1", nx=True, ex=max(1, int(seconds))))
+
+    def drop(self, viewer_ids: Iterable[int]) -> None:
+        ids = list(viewer_ids)
+        if self.redis is not None:
+            for i in range(0, len(ids), FANOUT_CHUNK):
+                self.redis.delete(*(KEY.format(v) for v in ids[i:i + FANOUT_CHUNK]))
+            return
+        for v in ids:
+            self._local.pop(v, None)
+
+    def drop_following(self, author_id: int) -> None:
+        """In this process: drop every list whose viewer follows `author_id` (Redis: `drop` with
+        the author's followers, which the caller reads from the database)."""
+        self.drop([v for v, r in list(self._local.items()) if author_id in r.following])
+
+    def clear(self) -> None:
+        self._local.clear()
