@@ -9,6 +9,7 @@ names the id. An empty history falls back to popularity (cold start).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from hearth.events import ITEM, KINDS, VERB_INDEX, VERBS, Event
 from hearth.model.snapshot import Snapshot, load_snapshot
 
+STATES_KEPT = 64  # histories whose final state is remembered (_encode)
 
 class UnknownIdError(ValueError):
     """An id the snapshot does not know and that came without side features."""
@@ -56,6 +58,9 @@ class Recommender:
         self.item_index = {t: i for i, t in enumerate(snapshot.item_ids)}
         self.device = next(self.model.parameters()).device
         self._catalogue: dict[int, torch.Tensor] = {}  # kind -> target vectors, computed once per snapshot
+        # One history's final state, by the history: serving asks for the same viewer's state to
+        # propose posts, propose accounts and score candidates in chunks, all within one ranking.
+        self._states: OrderedDict[tuple, torch.Tensor] = OrderedDict()
 
     def catalogue_vectors(self, kind: int) -> torch.Tensor:
         """Every target vector of a kind. A snapshot's weights never change, so serving computes
@@ -118,7 +123,24 @@ class Recommender:
         return gid, -1, np.zeros(width, np.float32)
 
     def _encode(self, histories: Sequence[Sequence[Event]]) -> torch.Tensor:
-        """Final state of each non-empty history: [B, d]."""
+        """Final state of each non-empty history: [B, d]. A single history is remembered (the
+        last STATES_KEPT of them), unless its events carry text embeddings."""
+        key = None
+        if len(histories) == 1 and not any("text_embedding" in e.context for e in histories[0]):
+            key = tuple((e.verb, e.target_kind, e.target, e.ts, e.value, e.context.get("author"))
+                        for e in histories[0])
+            hit = self._states.get(key)
+            if hit is not None:
+                self._states.move_to_end(key)
+                return hit
+        states = self._encode_batch(histories)
+        if key is not None:
+            self._states[key] = states
+            if len(self._states) > STATES_KEPT:
+                self._states.popitem(last=False)
+        return states
+
+    def _encode_batch(self, histories: Sequence[Sequence[Event]]) -> torch.Tensor:
         L = max(1, min(self.cfg.max_len, max(len(h) for h in histories)))
         B = len(histories)
         targets = np.zeros((B, L), dtype=np.int64)

@@ -116,7 +116,7 @@ class ServingState:
         # recomputed at once when the viewer acts (each entry remembers the viewer's latest action).
         self._friends_of_friends = TimedCache(ttl=300.0, max_keys=4096)
         self._co_likers = TimedCache(ttl=300.0, max_keys=4096)
-        self._model_proposals = TimedCache(ttl=60.0, max_keys=4096)  # (similar posts, suggested accounts)
+        self._model_proposals = TimedCache(ttl=300.0, max_keys=4096)  # (similar posts, suggested accounts)
         # viewer id -> RankedList. Never older than the seen-grace period: a post served from a list
         # must drop out of the feed once it counts as seen, and by then the list was ranked again.
         self._people = TimedCache(ttl=60.0, max_keys=20_000)  # (viewer, limit, snapshot) -> (acted, suggestions)
@@ -317,7 +317,7 @@ class ServingState:
             likers = await src.co_likers(db, ctx.viewer_id)
             self._co_likers.put(ctx.viewer_id, (acted, likers))
         request.co_likers = likers  # type: ignore[assignment]
-        if scorer is not None:  # the model's proposals for a viewer change slowly: reused for a minute
+        if scorer is not None:  # the model's proposals for a viewer change slowly: reused for minutes
             key = (ctx.viewer_id, scorer.version)
             proposed = self._viewer_cached(self._model_proposals, key, acted)
             if proposed is None:
