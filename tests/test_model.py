@@ -120,6 +120,20 @@ def test_inference_errors_and_cold_start(planted, tmp_path):
     assert all(r.id != "4" for r in both[1])
 
 
+def test_a_remembered_history_state_is_the_state_encoded_afresh(planted, tmp_path):
+    """Serving encodes one viewer's history several times per ranking: the Recommender keeps the
+    state, which must equal a fresh encoding, and a different history is not served from it."""
+    log, split, fitted = planted
+    rec = Recommender.load(write_snapshot(fitted, split, tmp_path / "s", {}))
+    one = [Event("1", "like", "item", "4", ts=1.0), Event("1", "like", "item", "5", ts=2.0)]
+    other = [Event("1", "like", "item", "4", ts=1.0), Event("1", "like", "item", "6", ts=2.0)]
+    first = rec._encode([one])
+    assert rec._encode([one]) is first  # remembered
+    assert torch.allclose(first, rec._encode_batch([one]))
+    assert not torch.allclose(rec._encode([other]), first)
+    assert rec.score([one], [[Candidate("item", "7")]]) == rec.score([one], [[Candidate("item", "7")]])
+
+
 def test_accounts_exclude_self_and_followed(planted, tmp_path):
     log, split, fitted = planted
     rec = Recommender.load(write_snapshot(fitted, split, tmp_path / "s", {}))
