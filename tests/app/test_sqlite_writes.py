@@ -69,3 +69,43 @@ async def test_a_commit_is_durable_when_it_returns(tmp_path):
             assert (await db.execute(text("PRAGMA synchronous"))).scalar() == 2  # FULL
     finally:
         await engine.dispose()
+
+
+async def test_a_writer_waits_for_a_held_lock_then_writes_or_gives_up_at_the_timeout(tmp_path, monkeypatch):
+    """begin_write's BEGIN IMMEDIATE polls for the lock (in the connection's thread): it waits
+    while another connection writes, goes on once that commits, restores the busy timeout, and
+    says "database is locked" only after BUSY_TIMEOUT_S."""
+    import asyncio
+    import sqlite3
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from hearth.storage import db as storage_db
+    engine, maker, ann = await _two_sessions(tmp_path)
+    try:
+        async with maker() as holder, maker() as writer:
+            await holder.execute(update(Account).where(Account.id == ann).values(note="holder"))  # holds the lock
+            await begin_write(writer)
+            waiting = asyncio.ensure_future(writer.execute(update(Account).where(Account.id == ann).values(note="w")))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # still waiting, not failed
+            await holder.commit()
+            await waiting
+            await writer.commit()
+            assert await holder.scalar(select(Account.note).where(Account.id == ann)) == "w"
+            assert (await writer.execute(text("PRAGMA busy_timeout"))).scalar() == 10_000
+            await writer.rollback()
+
+            monkeypatch.setattr(storage_db, "BUSY_TIMEOUT_S", 0.2)
+            await holder.rollback()
+            await holder.execute(update(Account).where(Account.id == ann).values(note="again"))
+            await begin_write(writer)
+            try:
+                await writer.execute(update(Account).where(Account.id == ann).values(note="late"))
+                raise AssertionError("the write should have given up")
+            except (OperationalError, sqlite3.OperationalError) as e:  # raised while beginning: the driver's own
+                assert "locked" in str(e)
+            await holder.commit()
+    finally:
+        await engine.dispose()
