@@ -33,9 +33,10 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -65,6 +66,7 @@ from hearth.settings import Settings
 from hearth.storage.models import Account
 
 log = logging.getLogger("hearth.serving")
+T = TypeVar("T")
 
 MAX_FEED_LIMIT = 40
 MAX_PEOPLE_LIMIT = 80
@@ -123,6 +125,7 @@ class ServingState:
         self._ranked = RankedLists(ttl=min(settings.feed_cache_seconds, 60 * settings.seen_grace_minutes),
                                    redis_url=settings.redis_url)  # shared by the workers when several serve
         self._refresher: asyncio.Task | None = None
+        self._model_lock = asyncio.Lock()
         self.value_model: ValueModel | None = None
         self.value_model_error: str | None = None
         if settings.feed_value_model is not None:
@@ -131,6 +134,13 @@ class ServingState:
             except ValueError as e:  # the blend serves; status says why
                 self.value_model_error = str(e)
                 log.error("%s; ranking with the built-in value blend", e)
+
+    async def _model(self, fn: Callable[..., T], *args: Any) -> T:
+        """A snapshot's model call (torch, tens of ms for a viewer's retrieval or a batch of
+        candidates) in a thread, one at a time: torch lets go of the interpreter while it
+        computes, so other requests are answered meanwhile instead of waiting behind it."""
+        async with self._model_lock:
+            return await asyncio.to_thread(fn, *args)
 
     # ---- lifecycle and status ------------------------------------------------------------------
     async def start(self) -> None:
@@ -217,7 +227,7 @@ class ServingState:
         cands = [f for f in pool.values() if not excluded(f, ctx, served)]
         affinity = await src.author_affinity(db, viewer_id)
         model = scorer if history else None
-        scored = sorted(self._score(cands, ctx, affinity, None, []), key=lambda s: (-s.score, -s.facts.id))
+        scored = sorted(self._score(cands, ctx, affinity, {}), key=lambda s: (-s.score, -s.facts.id))
         # A cascade: the heuristic orders every candidate; the best are checked, a chunk at a time,
         # against what the viewer saw, hid or liked, and what is left is scored again by the model,
         # until both sides of the in/out-of-network mix have enough for the page.
@@ -236,7 +246,8 @@ class ServingState:
                 left[s.in_network] -= 1
             unseen = [s for s in chunk if s.facts.id not in marks]
             if model is not None:
-                unseen = self._score([s.facts for s in unseen], ctx, affinity, model, history)
+                facts = [s.facts for s in unseen]
+                unseen = self._score(facts, ctx, affinity, await self._model(model.score_posts, history, facts))
             for s in unseen:
                 kept.append(s)
                 have[s.in_network] += 1
@@ -321,7 +332,8 @@ class ServingState:
             key = (ctx.viewer_id, scorer.version)
             proposed = self._viewer_cached(self._model_proposals, key, acted)
             if proposed is None:
-                proposed = (scorer.similar_posts(history), scorer.suggested_accounts(history, ctx.viewer_id))
+                proposed = (await self._model(scorer.similar_posts, history),
+                            await self._model(scorer.suggested_accounts, history, ctx.viewer_id))
                 self._model_proposals.put(key, (acted, proposed))
             request.model_posts, authors = proposed  # type: ignore[misc]
         else:
@@ -343,8 +355,8 @@ class ServingState:
         return pool
 
     def _score(self, cands: list[PostFacts], ctx: ViewerContext, affinity: dict[int, float],
-               scorer: SnapshotScorer | None, history: list) -> list[Scored]:
-        """value x freshness for every candidate.
+               model_scores: dict) -> list[Scored]:
+        """value x freshness for every candidate (`model_scores`: the snapshot's, {} for none).
 
         Heuristic: value = sum_k w_k p_k with the heuristic's p_k. With a snapshot, for each post
         the model can represent: p(engage) = sigmoid(heuristic like-logit + feed_model_weight x the
@@ -354,7 +366,6 @@ class ServingState:
         weights = self.settings.value_weights
         half_life = self.settings.freshness_half_life_hours
         now = unix(ctx.now)
-        model_scores = scorer.score_posts(history, cands) if scorer is not None else {}
         head = standardise({pid: s.head for pid, s in model_scores.items()})
         if self.value_model is not None:  # learned: p(engage) from every signal at once, freshness included
             rows = self.value_rows(cands, ctx, affinity, model_scores, head)
@@ -434,7 +445,8 @@ class ServingState:
         history = scorer.history(viewer.id, await src.recent_history(db, viewer.id, scorer.max_len)) if scorer else []
 
         cands = {a: p for a, p in (await src.friends_of_friends(db, viewer.id)).items() if a not in exclude}
-        model_found = scorer.suggested_accounts(history, viewer.id) if scorer is not None and history else {}
+        model_found = (await self._model(scorer.suggested_accounts, history, viewer.id)
+                       if scorer is not None and history else {})
         popular = self._popular_accounts.get("all")
         if popular is None:
             popular = await src.popular_accounts(db)
@@ -447,7 +459,8 @@ class ServingState:
             cands.pop(a, None)
         facts = await src.people_facts(db, cands)
         cands = {a: p for a, p in cands.items() if facts.get(a, (False, 0))[0]}
-        model_scores = scorer.score_accounts(history, list(cands)) if scorer is not None and history else {}
+        model_scores = (await self._model(scorer.score_accounts, history, list(cands))
+                        if scorer is not None and history else {})
         z = standardise(model_scores)
         w = self.settings.people_graph_weight
         ranked = []
