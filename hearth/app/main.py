@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     app.add_middleware(RequestGuard, max_body_bytes=uploads, max_form_bytes=settings.max_body_bytes,
                        max_json_depth=settings.max_json_depth, max_query_bytes=settings.max_query_bytes)
     app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
+    app.state.engine = make_engine(settings.database_url, settings.sqlite_synchronous)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.events = EventBuffer(app.state.sessionmaker)
     app.state.limits = RateLimits(settings)

@@ -26,15 +26,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 10.0  # how long a SQLite writer waits for the write lock before "database is locked"
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    # FULL: a commit is on disk when it returns (WAL + NORMAL survives a crash of the process but
-    # may lose the last commits on power loss); an acknowledged post is durable. ~0.4 ms a commit here.
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-    cur.close()
+def _sqlite_pragmas(synchronous: str):  # noqa: ANN202 - an event listener
+    def on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        # FULL (the default): a commit is on disk when it returns, an acknowledged post is durable;
+        # NORMAL survives a crash of the process but may lose the last commits on power loss.
+        cur.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'normal' else 'FULL'}")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+    return on_connect
 
 
 _WRITE_INTENT: ContextVar[bool] = ContextVar("hearth_sqlite_write_intent", default=False)
@@ -91,13 +93,13 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, sqlite_synchronous: str = "full") -> AsyncEngine:
     url = async_database_url(url)
     _ensure_sqlite_folder(url)
     kwargs = {"pool_pre_ping": True} if url.startswith("postgresql") else {}
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
@@ -107,7 +109,7 @@ def make_sync_engine(url: str) -> Engine:
     _ensure_sqlite_folder(url)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas("full"))
     return engine
 
 

@@ -69,6 +69,12 @@ async def test_a_commit_is_durable_when_it_returns(tmp_path):
             assert (await db.execute(text("PRAGMA synchronous"))).scalar() == 2  # FULL
     finally:
         await engine.dispose()
+    lighter = make_engine(url, "normal")  # HEARTH_SQLITE_SYNCHRONOUS=normal: the operator's choice
+    try:
+        async with make_sessionmaker(lighter)() as db:
+            assert (await db.execute(text("PRAGMA synchronous"))).scalar() == 1
+    finally:
+        await lighter.dispose()
 
 
 async def test_a_writer_waits_for_a_held_lock_then_writes_or_gives_up_at_the_timeout(tmp_path, monkeypatch):
