@@ -16,6 +16,7 @@ One exception to the window: followed accounts also give their newest few posts 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -382,6 +383,7 @@ class TimedCache:
     def __init__(self, ttl: float, max_keys: int = 64):
         self.ttl, self.max_keys = ttl, max_keys
         self.values: dict[object, tuple[float, object]] = {}
+        self._lock = threading.Lock()  # the feed refresher's thread writes too
 
     def get(self, key: object) -> object | None:
         hit = self.values.get(key)
@@ -390,6 +392,7 @@ class TimedCache:
         return hit[1]
 
     def put(self, key: object, value: object) -> None:
-        if key not in self.values and len(self.values) >= self.max_keys:
-            self.values.pop(next(iter(self.values)))
-        self.values[key] = (time.monotonic(), value)
+        with self._lock:
+            if key not in self.values and len(self.values) >= self.max_keys:
+                self.values.pop(next(iter(self.values)))
+            self.values[key] = (time.monotonic(), value)

@@ -11,6 +11,7 @@ workers do not rank the same list twice."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class RankedLists:
             self.redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self._local: dict[int, RankedList] = {}  # without Redis: the lists themselves
         self._asked: dict[int, float] = {}  # viewer -> when this worker last served them (monotonic)
+        self._lock = threading.Lock()  # the refresher's thread and the request loop both write
 
     def get(self, viewer_id: int) -> RankedList | None:
         if self.redis is not None:
@@ -80,20 +82,24 @@ class RankedLists:
         if self.redis is not None:
             self.redis.set(KEY.format(ranked.viewer_id), encode(ranked), px=max(1, int(self.ttl * 1000)))
             return
-        if ranked.viewer_id not in self._local and len(self._local) >= self.max_keys:
-            self._local.pop(next(iter(self._local)))
-        self._local[ranked.viewer_id] = ranked
+        with self._lock:
+            if ranked.viewer_id not in self._local and len(self._local) >= self.max_keys:
+                self._local.pop(next(iter(self._local)))
+            self._local[ranked.viewer_id] = ranked
 
     def asked(self, viewer_id: int) -> None:
         """The viewer was served now (the refresher keeps the lists of recent askers fresh)."""
-        self._asked.pop(viewer_id, None)
-        self._asked[viewer_id] = time.monotonic()
-        if len(self._asked) > self.max_keys:
-            self._asked.pop(next(iter(self._asked)))
+        with self._lock:
+            self._asked.pop(viewer_id, None)
+            self._asked[viewer_id] = time.monotonic()
+            if len(self._asked) > self.max_keys:
+                self._asked.pop(next(iter(self._asked)))
 
     def recent_askers(self, within: float) -> list[int]:
         now = time.monotonic()
-        return [v for v, at in self._asked.items() if now - at < within]
+        with self._lock:
+            asked = list(self._asked.items())
+        return [v for v, at in asked if now - at < within]
 
     def claim(self, viewer_id: int, seconds: float) -> bool:
         """This worker ranks the viewer's list again now (no other worker does, for `seconds`)."""
@@ -107,13 +113,16 @@ class RankedLists:
             for i in range(0, len(ids), FANOUT_CHUNK):
                 self.redis.delete(*(KEY.format(v) for v in ids[i:i + FANOUT_CHUNK]))
             return
-        for v in ids:
-            self._local.pop(v, None)
+        with self._lock:
+            for v in ids:
+                self._local.pop(v, None)
 
     def drop_following(self, author_id: int) -> None:
         """In this process: drop every list whose viewer follows `author_id` (Redis: `drop` with
         the author's followers, which the caller reads from the database)."""
-        self.drop([v for v, r in list(self._local.items()) if author_id in r.following])
+        with self._lock:
+            lists = list(self._local.items())
+        self.drop([v for v, r in lists if author_id in r.following])
 
     def clear(self) -> None:
         self._local.clear()

@@ -29,9 +29,9 @@ action event (follow, like, hide, ...): acting changes the very next page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +63,7 @@ from hearth.serving.sources import SourceRequest, default_sources, excluded
 from hearth.serving.training_marker import training_status
 from hearth.serving.value_model import FEATURES, ValueModel, post_features
 from hearth.settings import Settings
+from hearth.storage.db import make_engine, make_sessionmaker
 from hearth.storage.models import Account
 
 log = logging.getLogger("hearth.serving")
@@ -124,8 +125,9 @@ class ServingState:
         self._people = TimedCache(ttl=60.0, max_keys=20_000)  # (viewer, limit, snapshot) -> (acted, suggestions)
         self._ranked = RankedLists(ttl=min(settings.feed_cache_seconds, 60 * settings.seen_grace_minutes),
                                    redis_url=settings.redis_url)  # shared by the workers when several serve
-        self._refresher: asyncio.Task | None = None
-        self._model_lock = asyncio.Lock()
+        self._refresher: threading.Thread | None = None
+        self._refresher_stop = threading.Event()
+        self._model_lock = threading.Lock()
         self.value_model: ValueModel | None = None
         self.value_model_error: str | None = None
         if settings.feed_value_model is not None:
@@ -137,24 +139,28 @@ class ServingState:
 
     async def _model(self, fn: Callable[..., T], *args: Any) -> T:
         """A snapshot's model call (torch, tens of ms for a viewer's retrieval or a batch of
-        candidates) in a thread, one at a time: torch lets go of the interpreter while it
-        computes, so other requests are answered meanwhile instead of waiting behind it."""
-        async with self._model_lock:
-            return await asyncio.to_thread(fn, *args)
+        candidates) in a thread, one at a time (the refresher's thread calls it too): torch lets
+        go of the interpreter while it computes, so other requests are answered meanwhile."""
+        def locked() -> T:
+            with self._model_lock:
+                return fn(*args)
+        return await asyncio.to_thread(locked)
 
     # ---- lifecycle and status ------------------------------------------------------------------
     async def start(self) -> None:
         """Start watching the snapshot folder (the first look happens right away, in the background)."""
         await self.watcher.start()
         if self._ranked.ttl > 0 and self._refresher is None:
-            self._refresher = asyncio.create_task(self._refresh(), name="hearth-feed-refresher")
+            self._refresher_stop.clear()
+            self._refresher = threading.Thread(target=lambda: asyncio.run(self._refresh()),
+                                               name="hearth-feed-refresher", daemon=True)
+            self._refresher.start()
 
     async def stop(self) -> None:
         await self.watcher.stop()
         if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+            self._refresher_stop.set()
+            await asyncio.to_thread(self._refresher.join, 30)
             self._refresher = None
 
     async def reload(self) -> bool:
@@ -279,27 +285,43 @@ class ServingState:
 
     async def _refresh(self) -> None:
         """Rank again, in the background, the lists of viewers who asked this worker recently and
-        whose list is getting old (or gone), so that their next request finds one ready. It takes
-        at most a fifth of one core: after each list it rests four times as long as the list took."""
-        while True:
-            await asyncio.sleep(self.settings.feed_refresh_seconds)
-            for viewer_id in self._ranked.recent_askers(ACTIVE_VIEWER_SECONDS):
-                started = time.perf_counter()
-                try:
-                    entry = self._ranked.get(viewer_id)
-                    if entry is not None and time.time() - entry.stored_at <= self._ranked.ttl / 2:
-                        continue
-                    if not self._ranked.claim(viewer_id, self._ranked.ttl / 2):
-                        continue  # another worker is on it
-                    async with self.sessionmaker() as db:
-                        ctx = await self._context(db, viewer_id, datetime.now(UTC))
-                        acted = await src.latest_action(db, viewer_id)
-                        fresh = await self._rank(db, viewer_id, ctx, acted, self.watcher.current, set(),
-                                                 DEFAULT_PAGE * PAGES_RANKED)
-                    self._ranked.put(fresh)
-                except Exception:  # never let the refresher die; the request path ranks on its own
-                    log.exception("refreshing the ranked feed of viewer %s failed", viewer_id)
-                await asyncio.sleep(4 * (time.perf_counter() - started))
+        whose list is getting old (or gone), so that their next request finds one ready.
+
+        It runs in its own thread, event loop and database engine: its work (candidates, scores)
+        then shares the interpreter with the requests in slices of a few milliseconds instead of
+        holding up the request loop for a whole ranking. It takes at most a fifth of one core:
+        after each list it rests four times as long as the list took."""
+        engine = make_engine(self.settings.database_url, self.settings.sqlite_synchronous)
+        sessionmaker = make_sessionmaker(engine)
+        try:
+            while not await self._rest(self.settings.feed_refresh_seconds):
+                for viewer_id in self._ranked.recent_askers(ACTIVE_VIEWER_SECONDS):
+                    started = time.perf_counter()
+                    try:
+                        entry = self._ranked.get(viewer_id)
+                        if entry is not None and time.time() - entry.stored_at <= self._ranked.ttl / 2:
+                            continue
+                        if not self._ranked.claim(viewer_id, self._ranked.ttl / 2):
+                            continue  # another worker is on it
+                        async with sessionmaker() as db:
+                            ctx = await self._context(db, viewer_id, datetime.now(UTC))
+                            acted = await src.latest_action(db, viewer_id)
+                            fresh = await self._rank(db, viewer_id, ctx, acted, self.watcher.current, set(),
+                                                     DEFAULT_PAGE * PAGES_RANKED)
+                        self._ranked.put(fresh)
+                    except Exception:  # never let the refresher die; the request path ranks on its own
+                        log.exception("refreshing the ranked feed of viewer %s failed", viewer_id)
+                    if await self._rest(4 * (time.perf_counter() - started)):
+                        return
+        finally:
+            await engine.dispose()
+
+    async def _rest(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking early when asked to stop; True when asked to stop."""
+        deadline = time.monotonic() + seconds
+        while not self._refresher_stop.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        return self._refresher_stop.is_set()
 
     async def _context(self, db: AsyncSession, viewer_id: int, now: datetime) -> ViewerContext:
         window_start = now - timedelta(hours=self.settings.feed_window_hours)
