@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     feed_window_hours: float = Field(72.0, gt=0)  # how far back candidate sources look for posts
     feed_out_of_network_share: float = Field(0.3, ge=0, le=1)  # aimed share of a page from accounts not followed
     people_graph_weight: float = Field(1.0, ge=0)  # people: model z-score + weight * log1p(Adamic-Adar)
-    feed_cache_seconds: float = Field(60.0, ge=0)  # a viewer's ranked list is reused this long (0: rank each time)
+    feed_cache_seconds: float = Field(300.0, ge=0)  # a viewer's ranked list is reused this long (0: rank each time)
     feed_refresh_seconds: float = Field(5.0, gt=0)  # how often lists of active viewers are looked at for refresh
     feed_model_weight: float = Field(1.0, ge=0)  # feed: weight of the model's next-post score in p(engage)
     max_body_bytes: int = Field(1_000_000, ge=1024)  # JSON, form and other request bodies (413 above)

@@ -284,8 +284,9 @@ class ServingState:
             self._ranked.drop(await src.follower_ids(db, author_id))
 
     async def _refresh(self) -> None:
-        """Rank again, in the background, the lists of viewers who asked this worker recently and
-        whose list is getting old (or gone), so that their next request finds one ready.
+        """Rank again, in the background, the lists of viewers who asked this worker recently (and
+        since it last ranked for them) and whose list is getting old (or gone), so that their next
+        request finds one ready.
 
         It runs in its own thread, event loop and database engine: its work (candidates, scores)
         then shares the interpreter with the requests in slices of a few milliseconds instead of
@@ -309,6 +310,7 @@ class ServingState:
                             fresh = await self._rank(db, viewer_id, ctx, acted, self.watcher.current, set(),
                                                      DEFAULT_PAGE * PAGES_RANKED)
                         self._ranked.put(fresh)
+                        self._ranked.refreshed(viewer_id)
                     except Exception:  # never let the refresher die; the request path ranks on its own
                         log.exception("refreshing the ranked feed of viewer %s failed", viewer_id)
                     if await self._rest(4 * (time.perf_counter() - started)):

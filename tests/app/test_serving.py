@@ -487,6 +487,35 @@ async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(
         await engine.dispose()
 
 
+async def test_the_refresher_ranks_again_only_for_viewers_who_asked_since(settings, db, monkeypatch):
+    """A viewer who stopped reading costs one background ranking, not one every half TTL."""
+    import asyncio
+    engine = make_engine(settings.database_url)
+    serving = ServingState(settings.model_copy(update={"feed_cache_seconds": 0.3, "feed_refresh_seconds": 0.05}),
+                           make_sessionmaker(engine))
+    try:
+        p, made = await _community(db)
+        await serving.feed(db, p["ann"], limit=3)
+        calls = await _counting_rank(serving, monkeypatch)
+        await serving.start()
+        for _ in range(100):
+            if calls:
+                break
+            await asyncio.sleep(0.05)
+        assert calls == [p["ann"].id]
+        await asyncio.sleep(1.0)  # more than three TTLs: the list expires, nobody asked, nothing ranks
+        assert calls == [p["ann"].id]
+        await serving.feed(db, p["ann"], limit=3)  # ranks in the request (the list expired)
+        for _ in range(100):
+            if len(calls) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert calls == [p["ann"].id] * 3  # ... and the refresher follows that request once more
+    finally:
+        await serving.stop()
+        await engine.dispose()
+
+
 async def test_workers_share_ranked_lists_and_fan_out_through_redis(settings, db, monkeypatch, redis_url):
     """Two workers (two ServingStates) with one Redis: a list ranked by one serves the other, and
     a followed account's post, taken by one, makes the other rank again."""
