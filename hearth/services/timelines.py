@@ -3,7 +3,7 @@ The ranked "For you" feed lives in `hearth.serving`."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, or_, select, text
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -29,18 +29,18 @@ async def _run(db: AsyncSession, q, page: Page) -> list[Post]:  # noqa: ANN001 -
     return page.finish(list(await db.scalars(page.apply(q.options(*POST_LOAD), Post.id))))
 
 
-SEEK_AUTHORS_MAX = 400  # following more than this: one scan of posts by id instead of a seek per author
+SEEK_AUTHORS_MAX = 400  # following more than this: one scan of posts by id instead of a sort of their posts
 
 
 async def home(db: AsyncSession, viewer: Account, page: Page) -> list[Post]:
     """Posts and reblogs of followed accounts and one's own, newest first. Replies show when
     they answer oneself or someone the viewer follows (as Mastodon does).
 
-    Fast path: each author's newest posts come from one seek on posts(account_id, id) (a scan by
-    id walks everyone else's posts between two of the viewer's); the rules then run on the
-    newest of those, two pages' worth at a time, until the page is full. Exact: only ids above
-    the oldest one fetched from an author who may have more are used, and when the rules leave
-    the page short there, the page is taken by the full query."""
+    Fast path: the newest ids of the viewer's authors come from their posts(account_id, id)
+    index entries, sorted by the database and cut at two pages (a scan by id would walk
+    everyone else's posts between two of the viewer's); the rules then run on those ids, and
+    on the next two pages' worth below them until the page is full. Exact, since each batch
+    is every author post between two ids."""
     followed = select(Follow.target_account_id).where(Follow.account_id == viewer.id)
     reply_ok = or_(Post.in_reply_to_account_id.is_(None), Post.in_reply_to_account_id == viewer.id,
                    Post.in_reply_to_account_id == Post.account_id, Post.in_reply_to_account_id.in_(followed))
@@ -51,39 +51,28 @@ async def home(db: AsyncSession, viewer: Account, page: Page) -> list[Post]:
     authors = [viewer.id, *await db.scalars(followed.limit(SEEK_AUTHORS_MAX))]
     if len(authors) > SEEK_AUTHORS_MAX:
         return await _run(db, full, page)
-    per_author = 2 * page.limit
-    newest = await newest_ids(db, authors, per_author, below=page.max_id, above=page.since_id)
-    # Below the oldest id fetched from an author who may have more, that author's posts are
-    # missing: only the candidates above it are certain to be all there is.
-    floor = max((min(ids) for ids in newest.values() if len(ids) == per_author), default=0)
-    merged = sorted((i for ids in newest.values() for i in ids if i >= floor), reverse=True)
-    posts: list[Post] = []
-    for start in range(0, len(merged), per_author):  # newest first, a few at a time: the rules see ~2 pages
-        chunk = merged[start:start + per_author]
-        posts += await db.scalars(select(Post).where(Post.id.in_(chunk), *rules).options(*POST_LOAD)
-                                  .order_by(Post.id.desc()))
-        if len(posts) >= page.limit:
+    batch = 2 * page.limit
+    below, posts = page.max_id, []
+    while True:
+        ids = await newest_ids(db, authors, batch, below=below, above=page.since_id)
+        if ids:
+            posts += await db.scalars(select(Post).where(Post.id.in_(ids), *rules).options(*POST_LOAD)
+                                      .order_by(Post.id.desc()))
+        if len(posts) >= page.limit or len(ids) < batch:
             return posts[:page.limit]
-    if floor:
-        return await _run(db, full, page)
-    return posts
+        below = ids[-1]
 
 
-async def newest_ids(db: AsyncSession, authors: list[int], per_author: int, below: int | None = None,
-                     above: int | None = None) -> dict[int, list[int]]:
-    """Each author's newest post ids (at most `per_author`, between the bounds), one index seek each."""
-    bounds = (" AND id < :below" if below is not None else "") + (" AND id > :above" if above is not None else "")
-    parts = [f"SELECT * FROM (SELECT account_id, id FROM posts WHERE account_id = :a{i}{bounds} "
-             f"ORDER BY id DESC LIMIT {int(per_author)}) AS n{i}" for i in range(len(authors))]
-    params = {f"a{i}": a for i, a in enumerate(authors)}
+async def newest_ids(db: AsyncSession, authors: list[int], limit: int, below: int | None = None,
+                     above: int | None = None) -> list[int]:
+    """The newest post ids by any of `authors` between the bounds: one index range per author,
+    merged by the database."""
+    q = select(Post.id).where(Post.account_id.in_(authors)).order_by(Post.id.desc()).limit(limit)
     if below is not None:
-        params["below"] = below
+        q = q.where(Post.id < below)
     if above is not None:
-        params["above"] = above
-    out: dict[int, list[int]] = {a: [] for a in authors}
-    for author, post_id in await db.execute(text(" UNION ALL ".join(parts)), params):
-        out[author].append(post_id)
-    return out
+        q = q.where(Post.id > above)
+    return list(await db.scalars(q))
 
 
 async def public(db: AsyncSession, viewer: Account | None, page: Page) -> list[Post]:

@@ -4,13 +4,18 @@ one worker serves the viewer's next request in any worker, and a followed accoun
 (fan-out on write) drops the list everywhere.
 
 A list expires after `ttl` seconds either way. In Redis it is JSON (never pickle: the store is
-shared, the data is not code), one key per viewer. Which viewers asked lately is per worker:
+shared, the data is not code), one hash per viewer: the list and a random stamp. A worker keeps
+the lists it read or ranked lately, decoded, by stamp (a list is ~100 KB of JSON and took ~2 ms
+to decode, more than the rest of a cached feed request), so a repeat read fetches the stamp only.
+
+Which viewers asked lately is per worker:
 each worker's refresher keeps those lists fresh, and claims a viewer in Redis first so that two
 workers do not rank the same list twice."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -20,9 +25,10 @@ from typing import Any
 from hearth.serving.candidates import PostFacts
 from hearth.serving.rank import Scored
 
-KEY = "hearth:ranked:{}"
+KEY = "hearth:feed:{}"  # a hash: "stamp" and "list"
 CLAIM = "hearth:ranking:{}"
 FANOUT_CHUNK = 1000  # keys per DEL when a post drops its author's followers' lists
+DECODED_MAX = 256  # decoded lists a worker keeps from Redis (a few hundred KB each)
 
 
 @dataclass
@@ -67,26 +73,51 @@ class RankedLists:
             import redis
             self.redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self._local: dict[int, RankedList] = {}  # without Redis: the lists themselves
+        self._decoded: dict[int, tuple[bytes, RankedList]] = {}  # with Redis: viewer -> (stamp, list)
         self._asked: dict[int, float] = {}  # viewer -> when this worker last served them (unix seconds)
         self._refreshed: dict[int, float] = {}  # viewer -> when this worker's refresher last ranked for them
         self._lock = threading.Lock()  # the refresher's thread and the request loop both write
 
     def get(self, viewer_id: int) -> RankedList | None:
         if self.redis is not None:
-            data = self.redis.get(KEY.format(viewer_id))
-            return decode(data) if data is not None else None
+            key = KEY.format(viewer_id)
+            stamp = self.redis.hget(key, "stamp")
+            if stamp is None:
+                return None
+            with self._lock:
+                seen = self._decoded.get(viewer_id)
+            if seen is not None and seen[0] == stamp:
+                return seen[1]
+            stamp, data = self.redis.hmget(key, "stamp", "list")  # the pair as stored together
+            if stamp is None or data is None:
+                return None
+            ranked = decode(data)
+            self._keep_decoded(viewer_id, stamp, ranked)
+            return ranked
         hit = self._local.get(viewer_id)
         return hit if hit is not None and time.time() - hit.stored_at <= self.ttl else None
 
     def put(self, ranked: RankedList) -> None:
         ranked.stored_at = time.time()
         if self.redis is not None:
-            self.redis.set(KEY.format(ranked.viewer_id), encode(ranked), px=max(1, int(self.ttl * 1000)))
+            key, stamp = KEY.format(ranked.viewer_id), os.urandom(8).hex().encode()
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping={"stamp": stamp, "list": encode(ranked)})
+                pipe.pexpire(key, max(1, int(self.ttl * 1000)))
+                pipe.execute()
+            self._keep_decoded(ranked.viewer_id, stamp, ranked)
             return
         with self._lock:
             if ranked.viewer_id not in self._local and len(self._local) >= self.max_keys:
                 self._local.pop(next(iter(self._local)))
             self._local[ranked.viewer_id] = ranked
+
+    def _keep_decoded(self, viewer_id: int, stamp: bytes, ranked: RankedList) -> None:
+        with self._lock:
+            self._decoded.pop(viewer_id, None)
+            self._decoded[viewer_id] = (stamp, ranked)
+            if len(self._decoded) > DECODED_MAX:
+                del self._decoded[next(iter(self._decoded))]
 
     def asked(self, viewer_id: int) -> None:
         """The viewer was served now (the refresher keeps the lists of recent askers fresh)."""
@@ -138,4 +169,5 @@ class RankedLists:
 
     def clear(self) -> None:
         self._local.clear()
+        self._decoded.clear()
         self._refreshed.clear()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from hearth.settings import async_database_url, sync_database_url
+from hearth.storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 10.0  # how long a SQLite writer waits for the write lock before "database is locked"
@@ -97,6 +98,8 @@ def make_engine(url: str, sqlite_synchronous: str = "full") -> AsyncEngine:
     url = async_database_url(url)
     _ensure_sqlite_folder(url)
     kwargs = {"pool_pre_ping": True} if url.startswith("postgresql") else {}
+    if make_url(url).get_backend_name() == "sqlite":
+        kwargs["module"] = sqlite_inline.dbapi()  # quick reads skip aiosqlite's thread hand-over
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_synchronous))

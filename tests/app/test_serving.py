@@ -522,7 +522,8 @@ async def test_workers_share_ranked_lists_and_fan_out_through_redis(settings, db
     import redis
 
     from hearth.serving.ranked_lists import decode, encode
-    redis.Redis.from_url(redis_url).delete(*redis.Redis.from_url(redis_url).keys("hearth:rank*") or ["-"])
+    store = redis.Redis.from_url(redis_url)
+    store.delete(*store.keys("hearth:feed:*"), *store.keys("hearth:ranking:*"), "-")
     shared = settings.model_copy(update={"redis_url": redis_url})
     engine = make_engine(settings.database_url)
     one, two = ServingState(shared, make_sessionmaker(engine)), ServingState(shared, make_sessionmaker(engine))
@@ -541,6 +542,38 @@ async def test_workers_share_ranked_lists_and_fan_out_through_redis(settings, db
         assert calls_two == [p["ann"].id]
     finally:
         await engine.dispose()
+
+
+def test_a_worker_decodes_a_shared_list_once_per_version(redis_url, monkeypatch):
+    """Workers keep the lists they read from Redis decoded, by stamp: a repeat read fetches the
+    stamp only; a list put by another worker, or dropped, is seen at once."""
+    import time
+
+    from hearth.serving import ranked_lists
+    from hearth.serving.ranked_lists import RankedList, RankedLists
+
+    decodes = []
+    real_decode = ranked_lists.decode
+    monkeypatch.setattr(ranked_lists, "decode", lambda data: decodes.append(1) or real_decode(data))
+    viewer = 987_654_321
+    one, two = RankedLists(60, redis_url=redis_url), RankedLists(60, redis_url=redis_url)
+
+    def ranked(acted: int) -> RankedList:
+        kept = [Scored(PostFacts(7, 8, time.time(), sources={"following"}), 1.0, 0.5, 0.9, "heuristic")]
+        return RankedList(viewer, acted, None, time.time(), kept, False, "heuristic", {8}, {8: 1.0})
+
+    try:
+        first = ranked(1)
+        one.put(first)
+        assert one.get(viewer) is first and decodes == []  # the worker that ranked it never decodes it
+        a, b = two.get(viewer), two.get(viewer)
+        assert a is b and a.acted == 1 and a.kept[0].facts.id == 7 and len(decodes) == 1
+        one.put(ranked(2))
+        assert two.get(viewer).acted == 2 and len(decodes) == 2
+        one.drop([viewer])
+        assert two.get(viewer) is None and one.get(viewer) is None
+    finally:
+        one.drop([viewer])
 
 
 async def test_a_new_source_is_one_class_and_the_exclusion_rule_covers_it(serving, db):

@@ -4,6 +4,7 @@ Ids are strings, times ISO 8601 with milliseconds and Z, text becomes escaped HT
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -45,11 +46,18 @@ def _paragraphs(escaped: str) -> str:
 
 def text_to_html(text: str, base: str, mentions: dict[str, str] | None = None, domain: str = "localhost") -> str:
     """Plain text as Mastodon-style HTML: escaped, URLs/#tags/@mentions linked, paragraphs and
-    line breaks. `mentions` maps lower-case usernames of mentioned accounts to their profile URLs."""
+    line breaks. `mentions` maps lower-case usernames of mentioned accounts to their profile URLs.
+    The same post is rendered on every timeline that shows it, so results are kept (bounded LRU;
+    exact, since the output depends only on these arguments)."""
+    return _text_to_html(text or "", base, tuple(sorted(mentions.items())) if mentions else (), domain)
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_to_html(text: str, base: str, mention_items: tuple[tuple[str, str], ...], domain: str) -> str:
+    mentions = dict(mention_items)
     text = re.sub(r"\n{3,}", "\n\n", (text or "").replace("\r\n", "\n").replace("\r", "\n").strip())
     if not text:
         return ""
-    mentions = mentions or {}
     spans: list[tuple[int, int, str]] = []  # (start, end, html)
     for m in URL_RE.finditer(text):
         url = _trim_url(m.group(0))

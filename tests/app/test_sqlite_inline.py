@@ -1,0 +1,73 @@
+"""Quick SQLite reads, and writes under a held write lock, run on the event loop's thread; a
+transaction's first write, unseen and slow statements still run in aiosqlite's connection thread
+(hearth/storage/sqlite_inline.py). A SQL function that answers with the thread it ran in shows
+where each statement ran."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import event, text
+
+from hearth.storage import sqlite_inline
+from hearth.storage.db import make_engine
+
+
+def _engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'inline.db'}")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _functions(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        dbapi_conn.create_function("tid", 0, threading.get_ident)
+        dbapi_conn.create_function("nap", 1, lambda ms: time.sleep(ms / 1000) or ms)
+    return engine
+
+
+async def test_a_select_runs_inline_once_it_was_seen_to_be_quick(tmp_path):
+    engine = _engine(tmp_path)
+    here = threading.get_ident()
+    try:
+        async with engine.connect() as conn:
+            first = await conn.scalar(text("SELECT tid() AS quick_one"))
+            second = await conn.scalar(text("SELECT tid() AS quick_one"))
+            assert first != here  # not seen yet: the connection's thread measures it
+            assert second == here
+    finally:
+        await engine.dispose()
+
+
+async def test_a_first_write_and_slow_reads_stay_in_the_connection_thread(tmp_path):
+    engine = _engine(tmp_path)
+    here = threading.get_ident()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (n INTEGER, tid INTEGER)"))
+        for txn in range(2):
+            async with engine.begin() as conn:
+                for n in range(3):
+                    await conn.execute(text("INSERT INTO t VALUES (:n, tid())"), {"n": 10 * txn + n})
+        async with engine.connect() as conn:
+            ran = [tid == here for tid in await conn.scalars(text("SELECT tid FROM t ORDER BY n"))]
+            # a transaction's first write may wait for the lock: in the thread; then it holds the lock
+            assert ran == [False, True, True] * 2
+            slow = [await conn.scalar(text("SELECT tid() AS slow_one WHERE nap(:ms) > 0"), {"ms": 5})
+                    for _ in range(3)]
+            assert here not in slow  # 5 ms > QUICK_S: kept off the loop
+            assert sqlite_inline.QUICK_S < 0.005
+    finally:
+        await engine.dispose()
+
+
+async def test_a_statement_seen_slow_again_goes_back_to_the_thread(tmp_path):
+    engine = _engine(tmp_path)
+    here = threading.get_ident()
+    sql = text("SELECT tid() AS sometimes_slow WHERE nap(:ms) >= 0")
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(sql, {"ms": 0}) != here
+            assert await conn.scalar(sql, {"ms": 0}) == here
+            assert await conn.scalar(sql, {"ms": 20}) == here  # ran inline, measured slow...
+            assert await conn.scalar(sql, {"ms": 0}) != here  # ...so the next run is in the thread
+    finally:
+        await engine.dispose()
