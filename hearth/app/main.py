@@ -27,6 +27,7 @@ from hearth.serving.errors import InvalidRequest
 from hearth.serving.service import ServingState
 from hearth.settings import Settings
 from hearth.storage.db import make_engine, make_sessionmaker, migrate
+from hearth.storage.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger("hearth")
 
@@ -75,6 +76,9 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
         if migrate_db:
             await asyncio.to_thread(migrate, settings.database_url)
         flusher = asyncio.create_task(_flush_events(app))
+        checkpointer = WalCheckpointer.for_url(settings.database_url)
+        if checkpointer is not None:
+            checkpointer.start()
         app.state.serving.watcher.on_swap = long_lived.settle
         await app.state.serving.start()
         await app.state.studio.start()
@@ -91,6 +95,8 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
                 await flusher
             await app.state.events.flush()
             await app.state.engine.dispose()
+            if checkpointer is not None:
+                checkpointer.stop()
 
     app = FastAPI(title=settings.instance_title, lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")

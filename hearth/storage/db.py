@@ -25,6 +25,7 @@ from hearth.storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 10.0  # how long a SQLite writer waits for the write lock before "database is locked"
+AUTOCHECKPOINT_PAGES = 10_000  # a commit checkpoints the WAL itself only past this (~40 MB): wal_checkpoint.py
 
 
 def _sqlite_pragmas(synchronous: str):  # noqa: ANN202 - an event listener
@@ -36,6 +37,7 @@ def _sqlite_pragmas(synchronous: str):  # noqa: ANN202 - an event listener
         # NORMAL survives a crash of the process but may lose the last commits on power loss.
         cur.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'normal' else 'FULL'}")
         cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
     return on_connect
 

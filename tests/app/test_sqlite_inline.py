@@ -1,7 +1,7 @@
 """Quick SQLite reads, and writes under a held write lock, run on the event loop's thread; a
 transaction's first write, unseen and slow statements still run in aiosqlite's connection thread
 (hearth/storage/sqlite_inline.py). A SQL function that answers with the thread it ran in shows
-where each statement ran."""
+where each statement ran. And the thread that checkpoints the WAL in their place."""
 
 from __future__ import annotations
 
@@ -71,3 +71,30 @@ async def test_a_statement_seen_slow_again_goes_back_to_the_thread(tmp_path):
             assert await conn.scalar(sql, {"ms": 0}) != here  # ...so the next run is in the thread
     finally:
         await engine.dispose()
+
+
+def test_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path):
+    """With the app's commits no longer checkpointing (until AUTOCHECKPOINT_PAGES), the
+    checkpointer thread moves what they logged into the database file itself."""
+    import shutil
+    import sqlite3
+
+    from hearth.storage.wal_checkpoint import WalCheckpointer
+
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE t (n INTEGER)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    checkpointer = WalCheckpointer.for_url(f"sqlite+aiosqlite:///{path}", interval=0.05)
+    checkpointer.start()
+    deadline = time.monotonic() + 10
+    while checkpointer.rounds < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    checkpointer.stop()
+    shutil.copy(path, tmp_path / "alone.db")  # the database file without its -wal
+    assert sqlite3.connect(tmp_path / "alone.db").execute("SELECT count(*) FROM t").fetchone() == (100,)
+    conn.close()
+    assert WalCheckpointer.for_url("postgresql://u@127.0.0.1/db") is None
+    assert WalCheckpointer.for_url("sqlite:///:memory:") is None
