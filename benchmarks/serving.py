@@ -12,7 +12,8 @@ posting a status, with bearer tokens of a seeded sample of users.
 Every sampled viewer asks once before timing (the ranked feed keeps each viewer's ranked list
 for five minutes and refreshes active viewers' lists in the background: steady state); that first,
 cold request is timed apart and reported as "ranked feed (cold)" (lists an earlier run left in
-Redis are deleted first). With several workers, which worker accepts each of wrk's 4 keep-alive
+Redis are deleted first); people suggestions likewise ("suggestions (cold)"), since each viewer's
+list is computed once and kept for five minutes. With several workers, which worker accepts each of wrk's 4 keep-alive
 connections is chance, and a 4:0 split halves what the server can do; the split is read during
 each run, and an uneven one is measured again (up to UNEVEN_RETRIES times; the uneven runs stay
 in the JSON as `uneven_runs`), since many clients spread evenly. Reports p50/p99 latency,
@@ -197,7 +198,7 @@ def start_server(args: argparse.Namespace, port: int, window_hours: float) -> su
     if args.redis_url:  # ranked lists an earlier run left in Redis would make the cold row warm
         import redis
         store = redis.Redis.from_url(args.redis_url)
-        for pattern in ("hearth:feed:*", "hearth:ranking:*"):
+        for pattern in ("hearth:feed:*", "hearth:ranking:*", "hearth:people:*"):
             for key in store.scan_iter(pattern, count=1000):
                 store.delete(key)
     cmd = [sys.executable, "-m", "hearth.cli", "serve", "--port", str(port), "--database-url", args.url,
@@ -416,10 +417,11 @@ def main() -> None:
             ranker = ranker_of(base, meta["tokens"][0])
         for name in names:
             tokens = meta["write_tokens"] if name == "post a status" else meta["tokens"]
-            if name.startswith("ranked feed"):
+            if name.startswith("ranked feed") or name == "suggestions":
                 console.print(f"{name} (cold): every sampled viewer's first request ...")
                 before, db_before = cpu_seconds(proc.pid), database_cpu_seconds(args.url)
-                r = asyncio.run(cold(base, ENDPOINTS[name], tokens[1:], args.concurrency))
+                first = tokens[1:] if name.startswith("ranked feed") else tokens  # ranker_of asked for tokens[0]
+                r = asyncio.run(cold(base, ENDPOINTS[name], first, args.concurrency))
                 r["server_cpu_ms_per_request"] = round(1000 * (cpu_seconds(proc.pid) - before) / max(r["ok"], 1), 2)
                 if db_before is not None:
                     r["database_cpu_ms_per_request"] = round(

@@ -34,7 +34,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -47,6 +47,7 @@ from hearth.serving.cursor import FeedCursor, decode_cursor, encode_cursor
 from hearth.serving.errors import InvalidRequest
 from hearth.serving.heuristic import heuristic_value, like_logit, sigmoid
 from hearth.serving.model_scorer import SnapshotScorer
+from hearth.serving.people_lists import PeopleLists
 from hearth.serving.rank import (
     Scored,
     blend_value,
@@ -122,9 +123,9 @@ class ServingState:
         self._model_proposals = TimedCache(ttl=300.0, max_keys=4096)  # (similar posts, suggested accounts)
         # viewer id -> RankedList. Never older than the seen-grace period: a post served from a list
         # must drop out of the feed once it counts as seen, and by then the list was ranked again.
-        self._people = TimedCache(ttl=60.0, max_keys=20_000)  # (viewer, limit, snapshot) -> (acted, suggestions)
         self._ranked = RankedLists(ttl=min(settings.feed_cache_seconds, 60 * settings.seen_grace_minutes),
                                    redis_url=settings.redis_url)  # shared by the workers when several serve
+        self._people = PeopleLists(self._ranked.redis)  # (viewer, limit, snapshot) -> (acted, suggestions)
         self._refresher: threading.Thread | None = None
         self._refresher_stop = threading.Event()
         self._model_lock = threading.Lock()
@@ -453,12 +454,12 @@ class ServingState:
             raise InvalidRequest(f"limit must be between 1 and {MAX_PEOPLE_LIMIT}")
         scorer = self.watcher.current
         acted = await src.latest_action(db, viewer.id)
-        key = (viewer.id, int(limit), scorer.version if scorer is not None else None)
-        cached = self._viewer_cached(self._people, key, acted)
-        if cached is not None:
-            return cached  # type: ignore[return-value]
+        version = scorer.version if scorer is not None else None
+        cached = self._people.get(viewer.id, int(limit), version)
+        if cached is not None and cached[0] == acted:
+            return [PersonSuggestion(**p) for p in cached[1]]
         found = await self._people_now(db, viewer, int(limit), scorer)
-        self._people.put(key, (acted, found))
+        self._people.put(viewer.id, int(limit), version, acted, [asdict(p) for p in found])
         return found
 
     async def _people_now(self, db: AsyncSession, viewer: Account, limit: int,

@@ -576,6 +576,37 @@ def test_a_worker_decodes_a_shared_list_once_per_version(redis_url, monkeypatch)
         one.drop([viewer])
 
 
+async def test_workers_share_people_lists_through_redis_until_the_viewer_acts(settings, db, monkeypatch, redis_url):
+    """A people list computed by one worker serves the viewer in another; a follow (an action)
+    makes the next request compute it again."""
+    import redis
+
+    store = redis.Redis.from_url(redis_url)
+    store.delete(*store.keys("hearth:people:*"), "-")
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    engine = make_engine(settings.database_url)
+    one, two = ServingState(shared, make_sessionmaker(engine)), ServingState(shared, make_sessionmaker(engine))
+    computed: list[str] = []
+    for name, worker in (("one", one), ("two", two)):
+        real = worker._people_now
+
+        async def counted(*args, _real=real, _name=name, **kwargs):
+            computed.append(_name)
+            return await _real(*args, **kwargs)
+        monkeypatch.setattr(worker, "_people_now", counted)
+    try:
+        p, _ = await _community(db)
+        first = await one.people(db, p["ann"], limit=10)
+        again = await two.people(db, p["ann"], limit=10)
+        assert again == first and first[0].account_id == p["gus"].id and computed == ["one"]
+        await graph.follow(db, p["ann"], p["gus"].id)  # records a follow: ann acted
+        after = await two.people(db, p["ann"], limit=10)
+        assert computed == ["one", "two"] and p["gus"].id not in {s.account_id for s in after}
+    finally:
+        store.delete(*store.keys("hearth:people:*"), "-")
+        await engine.dispose()
+
+
 async def test_a_new_source_is_one_class_and_the_exclusion_rule_covers_it(serving, db):
     """A source added to the list (ads, later) is merged like the others, and the one exclusion
     rule keeps the viewer's own posts and blocked or muted authors out of what it finds."""
