@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
         if migrate_db:
             await asyncio.to_thread(migrate, settings.database_url)
         flusher = asyncio.create_task(_flush_events(app))
+        collector = asyncio.create_task(long_lived.collect_regularly())
         checkpointer = WalCheckpointer.for_url(settings.database_url)
         if checkpointer is not None:
             checkpointer.start()
@@ -91,8 +92,11 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
             await app.state.runtimes.aclose()
             await app.state.serving.stop()
             flusher.cancel()
+            collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
             await app.state.events.flush()
             await app.state.engine.dispose()
             if checkpointer is not None:

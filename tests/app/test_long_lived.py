@@ -54,3 +54,34 @@ async def test_a_snapshot_swap_calls_the_hook_and_a_failed_load_does_not(tmp_pat
     os.utime(folder / "config.json", (1e9 + 5, 1e9 + 5))
     assert await watcher.check()
     assert calls == [watcher.current] and watcher.current is not None
+
+
+async def test_cyclic_garbage_in_the_old_generation_is_collected_on_the_clock(restore_gc):
+    """With full passes rare, a cycle that died after reaching the old generation would wait for
+    one; the clock's full pass frees it."""
+    import asyncio
+    import contextlib
+    import weakref
+
+    class Node:
+        pass
+
+    gc.collect()
+    gc.set_threshold(700, 10, long_lived.FULL_PASS_AFTER)
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    gc.collect(1)
+    gc.collect(1)  # survived both young generations: now in the old one
+    del a, b
+    gc.collect(1)  # the young passes do not see it
+    assert gone() is not None
+    task = asyncio.create_task(long_lived.collect_regularly(every=0.05))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if gone() is None:
+            break
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert gone() is None
