@@ -90,20 +90,28 @@ async def begin_write(db: AsyncSession) -> None:
     _WRITE_INTENT.set(True)
 
 
-def _ensure_sqlite_folder(url: str) -> None:
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for another database or an in-memory one."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-        Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        return u.database
+    return None
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    path = sqlite_file(url)
+    if path is not None:
+        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_engine(url: str, sqlite_synchronous: str = "full") -> AsyncEngine:
     url = async_database_url(url)
     _ensure_sqlite_folder(url)
-    kwargs = {"pool_pre_ping": True} if url.startswith("postgresql") else {}
-    if make_url(url).get_backend_name() == "sqlite":
-        kwargs["module"] = sqlite_inline.dbapi()  # quick reads skip aiosqlite's thread hand-over
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    # on SQLite, quick reads skip aiosqlite's thread hand-over
+    kwargs = {"module": sqlite_inline.dbapi()} if sqlite else {"pool_pre_ping": True}
     engine = create_async_engine(url, **kwargs)
-    if engine.dialect.name == "sqlite":
+    if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine

@@ -99,8 +99,7 @@ class InlineReadsConnection(aiosqlite.Connection):
         else:
             result, seconds = await super()._execute(_timed, fn, *args, **kwargs)
         self._spent += seconds
-        if self._sql is not None:
-            _remember(self._sql, self._spent)
+        _remember(self._sql, self._spent)  # type: ignore[arg-type] - only SELECTs are measured
         return result
 
 

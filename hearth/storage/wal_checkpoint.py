@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 
-from sqlalchemy.engine import make_url
+from hearth.storage.db import sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,8 @@ class WalCheckpointer:
     @classmethod
     def for_url(cls, url: str, interval: float = 0.5) -> WalCheckpointer | None:
         """One for a SQLite file database; None for PostgreSQL or an in-memory database."""
-        u = make_url(url)
-        if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" or "mode=memory" in url:
-            return None
-        return cls(u.database, interval)
+        path = sqlite_file(url)
+        return cls(path, interval) if path is not None and "mode=memory" not in url else None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="hearth-wal-checkpoint", daemon=True)

@@ -55,7 +55,7 @@ def text_to_html(text: str, base: str, mentions: dict[str, str] | None = None, d
 @functools.lru_cache(maxsize=8192)
 def _text_to_html(text: str, base: str, mention_items: tuple[tuple[str, str], ...], domain: str) -> str:
     mentions = dict(mention_items)
-    text = re.sub(r"\n{3,}", "\n\n", (text or "").replace("\r\n", "\n").replace("\r", "\n").strip())
+    text = re.sub(r"\n{3,}", "\n\n", text.replace("\r\n", "\n").replace("\r", "\n").strip())
     if not text:
         return ""
     spans: list[tuple[int, int, str]] = []  # (start, end, html)
