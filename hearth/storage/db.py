@@ -19,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 from hearth.settings import async_database_url, sync_database_url
 from hearth.storage import sqlite_inline
@@ -47,22 +48,26 @@ _WRITE_INTENT: ContextVar[bool] = ContextVar("hearth_sqlite_write_intent", defau
 
 def _sqlite_begin(conn) -> None:  # noqa: ANN001 - a Connection
     """The first transaction after `begin_write` takes the write lock up front; later ones (the
-    reads that render the answer) do not hold it."""
+    reads that render the answer) do not hold it. The isolation level is set only when it changes
+    (the driver sets it in the connection's thread: a hand-over per transaction otherwise)."""
     dbapi_conn = conn.connection.dbapi_connection
     if _WRITE_INTENT.get():
         _WRITE_INTENT.set(False)
-        dbapi_conn.isolation_level = None  # the driver's implicit BEGIN off for this one: ours instead
-        _begin_immediate(dbapi_conn)
-    else:  # the driver's own: BEGIN before the first write; reads see the newest commits
-        dbapi_conn.isolation_level = ""
+        if dbapi_conn.isolation_level is not None:
+            dbapi_conn.isolation_level = None  # the driver's implicit BEGIN off for this one: ours instead
+        driver: sqlite_inline.InlineReadsConnection = conn.connection.driver_connection
+        await_only(driver.in_thread(_begin_immediate))  # waits there: the event loop serves on
+    elif dbapi_conn.isolation_level != "":
+        dbapi_conn.isolation_level = ""  # the driver's own: BEGIN before the first write; reads see the newest commits
 
 
-def _begin_immediate(dbapi_conn) -> None:  # noqa: ANN001 - DB-API connection
+def _begin_immediate(sqlite_conn: sqlite3.Connection) -> None:
     """BEGIN IMMEDIATE, waiting for the write lock in steps of at most 2 ms up to BUSY_TIMEOUT_S.
     SQLite's own busy handler backs off to 100 ms sleeps, so under steady writes from several
-    workers a writer could sleep long after the lock came free (hundreds of ms at p99). This runs
-    in the connection's own thread (aiosqlite), so the event loop never waits on it."""
-    cur = dbapi_conn.cursor()
+    workers a writer could sleep long after the lock came free (hundreds of ms at p99). It runs
+    in the connection's own thread (aiosqlite): sleeping on the event loop's thread would stop
+    every other request of the worker while a writer waits (the soak's rate fell to a third)."""
+    cur = sqlite_conn.cursor()
     cur.execute("PRAGMA busy_timeout=0")
     try:
         deadline, pause = time.monotonic() + BUSY_TIMEOUT_S, 0.0002

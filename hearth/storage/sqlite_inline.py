@@ -24,6 +24,7 @@ import re
 import sqlite3
 import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
@@ -89,6 +90,14 @@ class InlineReadsConnection(aiosqlite.Connection):
             if not conn.in_transaction:  # nothing to write: no lock, no fsync
                 return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
+
+    async def in_thread(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """`fn(sqlite3 connection)` in the connection's thread: for waits that must not stall the
+        event loop (db._begin_immediate polls for the write lock). A transaction it leaves open
+        holds the write lock."""
+        result = await super()._execute(fn, self._connection)
+        self._locked = self._connection is not None and self._connection.in_transaction
+        return result
 
     async def _measured(self, fn, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN001 - a bound method
         """A SELECT's execute or fetch, timed where it runs; its SQL text's cost is updated."""

@@ -83,6 +83,8 @@ async def test_a_writer_waits_for_a_held_lock_then_writes_or_gives_up_at_the_tim
     says "database is locked" only after BUSY_TIMEOUT_S."""
     import asyncio
     import sqlite3
+    import threading
+    import time
 
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
@@ -93,9 +95,15 @@ async def test_a_writer_waits_for_a_held_lock_then_writes_or_gives_up_at_the_tim
         async with maker() as holder, maker() as writer:
             await holder.execute(update(Account).where(Account.id == ann).values(note="holder"))  # holds the lock
             await begin_write(writer)
+            slept_on: list[int] = []
+            real_sleep = time.sleep
+            monkeypatch.setattr(time, "sleep", lambda s: slept_on.append(threading.get_ident()) or real_sleep(s))
             waiting = asyncio.ensure_future(writer.execute(update(Account).where(Account.id == ann).values(note="w")))
             await asyncio.sleep(0.3)
             assert not waiting.done()  # still waiting, not failed
+            # ... in the connection's thread: the event loop's thread never slept meanwhile
+            assert slept_on and threading.get_ident() not in slept_on
+            monkeypatch.setattr(time, "sleep", real_sleep)
             await holder.commit()
             await waiting
             await writer.commit()
