@@ -216,6 +216,15 @@ async def latest_action(db: AsyncSession, viewer_id: int) -> int:
     return int(await db.scalar(q) or 0)
 
 
+async def actions_since(db: AsyncSession, viewer_id: int, after_id: int, limit: int) -> list[tuple[str, str, int]]:
+    """The viewer's actions (verb, target kind, target id) after event `after_id`, oldest first,
+    at most `limit` (on the partial index of actions, as `latest_action`)."""
+    q = (select(EventRow.verb, EventRow.target_kind, EventRow.target_id)
+         .where(EventRow.account_id == viewer_id, EventRow.id > after_id, text(ACTION_VERBS_SQL))
+         .order_by(EventRow.id).limit(limit))
+    return [(str(v), str(k), int(t)) for v, k, t in await db.execute(q)]
+
+
 async def author_affinity(db: AsyncSession, viewer_id: int, recent: int = 200) -> dict[int, float]:
     """How much the viewer engaged with each author lately: likes count 1, replies and shares 2."""
     likes = (select(Favourite.post_id).where(Favourite.account_id == viewer_id)  # favourites(account_id, post_id)

@@ -17,8 +17,10 @@ dwell time through `POST /api/hearth/v1/events`.
 
 Ranked lists: a first page ranks enough for a few pages and keeps the list for the viewer
 (`feed_cache_seconds`, never past the seen-grace period); later pages and repeated first pages
-come from it until the viewer acts, a snapshot changes, an account they follow posts (fan-out on
-write, `post_created`) or it grows old; a background task ranks active viewers' lists again.
+come from it until the viewer acts (beyond liking, sharing or replying, which only take those
+posts out of it), a snapshot changes or it grows old. A followed account's new post joins the
+list (fan-out on write, `post_created`): the next request scores the new posts and merges them
+in. A background task ranks active viewers' lists again.
 
 Paging: every page is ranked again minus what was served; followed accounts' posts of any age
 come in deeper as their newer ones are served, so the feed goes on while anything is left and
@@ -34,7 +36,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -61,6 +63,7 @@ from hearth.serving.rank import (
 from hearth.serving.ranked_lists import RankedList, RankedLists
 from hearth.serving.snapshots import SnapshotWatcher
 from hearth.serving.sources import SourceRequest, default_sources, excluded
+from hearth.serving.sources.following import FollowingPosts
 from hearth.serving.training_marker import training_status
 from hearth.serving.value_model import FEATURES, ValueModel, post_features
 from hearth.settings import Settings
@@ -75,6 +78,9 @@ MAX_PEOPLE_LIMIT = 80
 MARKS_CHUNK = 200  # candidates checked against the viewer's seen / hidden / liked posts per query
 PAGES_RANKED = 3  # a first page ranks enough for this many pages; the next ones come from the kept list
 DEFAULT_PAGE = 20
+# What a viewer may do without their kept list being ranked again at once: these posts leave it.
+LIGHT_VERBS = frozenset({"post", "like", "unlike", "reply", "share", "unshare"})
+MAX_LIGHT_ACTIONS = 20
 ACTIVE_VIEWER_SECONDS = 600.0  # the background refresher keeps lists fresh for viewers who asked this recently
 
 
@@ -114,6 +120,7 @@ class ServingState:
         self.sessionmaker = sessionmaker
         self.watcher = SnapshotWatcher(settings.snapshot_dir, settings.snapshot_poll_seconds)
         self.sources = default_sources()  # hearth/serving/sources/: one class per source
+        self._following = FollowingPosts()  # scores followed accounts' new posts into kept lists
         self._watermarks = TimedCache(ttl=60.0)
         self._popular_accounts = TimedCache(ttl=60.0)
         # Per viewer, slow to change, costly to compute: reused for a few minutes by the feed, and
@@ -201,16 +208,21 @@ class ServingState:
         version = scorer.version if scorer is not None else None
         hit = self._ranked.get(viewer.id) if live else None
         ctx = None
-        if (hit is not None and hit.acted == acted and hit.version == version
+        if (hit is not None and hit.version == version
                 and (state is None or abs(state.ranked_at - hit.ranked_at) < 1e-3)):
-            ranked_at = datetime.fromtimestamp(hit.ranked_at, UTC)
-            ctx = await self._context(db, viewer.id, ranked_at)
-            left = [s for s in hit.kept if s.facts.id not in served and s.facts.author not in ctx.excluded_authors]
-            # Running short on a later page: rank again, as what was served reaches deeper into
-            # followed accounts' pasts (a first page with nothing left unchecked has it all).
-            if len(left) >= 2 * int(limit) or (state is None and not hit.more):
-                self._ranked.asked(viewer.id)
-                return await self._page(db, viewer, left, hit, int(limit), state, ranked_at)
+            hit_at = datetime.fromtimestamp(hit.ranked_at, UTC)
+            ctx = await self._context(db, viewer.id, hit_at)
+            hit = await self._up_to_date(db, hit, ctx, acted)
+            if hit is None:  # the viewer did more than like or share: rank again, as of now
+                ctx = None
+            else:
+                ranked_at = hit_at
+                left = [s for s in hit.kept if s.facts.id not in served and s.facts.author not in ctx.excluded_authors]
+                # Running short on a later page: rank again, as what was served reaches deeper into
+                # followed accounts' pasts (a first page with nothing left unchecked has it all).
+                if len(left) >= 2 * int(limit) or (state is None and not hit.more):
+                    self._ranked.asked(viewer.id)
+                    return await self._page(db, viewer, left, hit, int(limit), state, ranked_at)
         if ctx is None:  # a list that ran short was read at the same time: its context serves again
             ctx = await self._context(db, viewer.id, ranked_at)
         depth = int(limit) * (1 if state else PAGES_RANKED)
@@ -219,6 +231,35 @@ class ServingState:
             self._ranked.put(ranked)
             self._ranked.asked(viewer.id)
         return await self._page(db, viewer, ranked.kept, ranked, int(limit), state, ranked_at)
+
+    async def _up_to_date(self, db: AsyncSession, hit: RankedList, ctx: ViewerContext,
+                          acted: int) -> RankedList | None:
+        """The kept list brought up to date without ranking it again: the posts the viewer liked,
+        shared or replied to since it was ranked leave it, and followed accounts' new posts (fanned
+        out on write) are scored and merged in; None when the viewer did anything else since (a
+        follow, a hide, a mute...), which the next page must reflect in full. A list with actions
+        applied is ranked again by the refresher soon (the model reads those actions too)."""
+        gone: set[int] = set()
+        if hit.acted < acted:
+            since = await src.actions_since(db, hit.viewer_id, hit.acted, MAX_LIGHT_ACTIONS + 1)
+            if len(since) > MAX_LIGHT_ACTIONS or any(k != "item" or v not in LIGHT_VERBS for v, k, _ in since):
+                return None
+            gone = {target for _, _, target in since}
+        if not gone and not hit.fresh:
+            return hit
+        kept = [s for s in hit.kept if s.facts.id not in gone]
+        if hit.fresh:
+            # As of now: the new posts are younger than the list. No check against what the viewer
+            # saw: a post newer than the list cannot have been seen past the grace period, and the
+            # viewer's likes or shares of it are in `gone`.
+            now_ctx = replace(ctx, now=datetime.now(UTC))
+            have = {s.facts.id for s in kept} | gone
+            new = [f for f in await self._following.by_ids(db, now_ctx, hit.fresh)
+                   if f.id not in have and not excluded(f, now_ctx, set())]
+            kept = sorted([*kept, *self._score(new, now_ctx, hit.affinity, {})], key=lambda s: (-s.score, -s.facts.id))
+        up = replace(hit, kept=kept, acted=max(acted, hit.acted), fresh=[], stale=hit.stale or bool(gone))
+        self._ranked.patched(up)
+        return up
 
     async def _rank(self, db: AsyncSession, viewer_id: int, ctx: ViewerContext, acted: int,
                     scorer: SnapshotScorer | None, served: set[int], limit: int) -> RankedList:
@@ -276,13 +317,13 @@ class ServingState:
         return FeedPage(entries, next_cursor, ranked.ranker)
 
     # ---- keeping ranked lists fresh ------------------------------------------------------------
-    async def post_created(self, db: AsyncSession, author_id: int) -> None:
-        """Fan-out on write: a new post makes the ranked lists of its author's followers stale, so
-        their next page is ranked again with it (in every worker when the lists live in Redis)."""
+    async def post_created(self, db: AsyncSession, author_id: int, post_id: int) -> None:
+        """Fan-out on write: a new post joins the ranked lists of its author's followers (in every
+        worker when the lists live in Redis); their next request scores it and merges it in."""
         if self._ranked.redis is None:
-            self._ranked.drop_following(author_id)
+            self._ranked.add_fresh_following(author_id, post_id)
         else:
-            self._ranked.drop(await src.follower_ids(db, author_id))
+            self._ranked.add_fresh(await src.follower_ids(db, author_id), post_id)
 
     async def _refresh(self) -> None:
         """Rank again, in the background, the lists of viewers who asked this worker recently (and
@@ -301,7 +342,8 @@ class ServingState:
                     started = time.perf_counter()
                     try:
                         entry = self._ranked.get(viewer_id)
-                        if entry is not None and time.time() - entry.stored_at <= self._ranked.ttl / 2:
+                        if (entry is not None and not entry.stale
+                                and time.time() - entry.stored_at <= self._ranked.ttl / 2):
                             continue
                         if not self._ranked.claim(viewer_id, self._ranked.ttl / 2):
                             continue  # another worker is on it

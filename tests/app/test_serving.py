@@ -429,23 +429,57 @@ async def test_a_first_page_is_ranked_once_and_reused_until_the_viewer_acts(serv
     second = await serving.feed(db, p["ann"], limit=3, cursor=first.cursor)
     assert not {e.post_id for e in second.entries} & {e.post_id for e in first.entries}
     n = len(calls)
-    await posts.favourite(db, p["ann"], first.entries[0].post_id)  # acting ranks again at once
+    kept = [s.facts.id for s in serving._ranked.get(p["ann"].id).kept]
+    await posts.favourite(db, p["ann"], first.entries[0].post_id)  # a like: the post leaves the kept list
     after = await serving.feed(db, p["ann"], limit=3)
     assert first.entries[0].post_id not in {e.post_id for e in after.entries}
-    assert len(calls) == n + 1
+    assert [s.facts.id for s in serving._ranked.get(p["ann"].id).kept] == kept[1:]
+    assert len(calls) == n and serving._ranked.get(p["ann"].id).stale  # ... and the refresher ranks it soon
+    await graph.follow(db, p["ann"], p["gus"].id)  # anything more than a like ranks again at once
+    followed = await serving.feed(db, p["ann"], limit=10)
+    assert len(calls) == n + 1 and made["gus"].id in {e.post_id for e in followed.entries}
 
 
-async def test_a_followed_account_posting_ranks_its_followers_lists_again(serving, db, monkeypatch):
+async def test_light_actions_beyond_the_limit_rank_again(serving, db, monkeypatch):
+    from hearth.serving.service import MAX_LIGHT_ACTIONS
     p, made = await _community(db)
     calls = await _counting_rank(serving, monkeypatch)
     await serving.feed(db, p["ann"], limit=3)
+    for i in range(MAX_LIGHT_ACTIONS + 1):
+        await posts.create_post(db, p["ann"], f"ann says {i}")  # her own posts are actions too
+    await serving.feed(db, p["ann"], limit=3)
+    assert len(calls) == 2
+
+
+async def test_a_followed_accounts_new_post_joins_its_followers_lists_without_ranking_again(serving, db, monkeypatch):
+    p, made = await _community(db)
+    calls = await _counting_rank(serving, monkeypatch)
+    before = await serving.feed(db, p["ann"], limit=10)
     await serving.feed(db, p["fay"], limit=3)
     fresh = await posts.create_post(db, p["bob"], "bob has news")
-    await serving.post_created(db, p["bob"].id)  # what the app's post routes call
-    ids = {e.post_id for e in (await serving.feed(db, p["ann"], limit=10)).entries}
-    assert fresh.id in ids
-    await serving.feed(db, p["fay"], limit=3)  # fay does not follow bob: her list stays
-    assert calls == [p["ann"].id, p["fay"].id, p["ann"].id]
+    await serving.post_created(db, p["bob"].id, fresh.id)  # what the app's post routes call
+    ids = [e.post_id for e in (await serving.feed(db, p["ann"], limit=10)).entries]
+    assert fresh.id in ids and set(ids) - {fresh.id} <= {e.post_id for e in before.entries}
+    assert fresh.id not in {e.post_id for e in (await serving.feed(db, p["fay"], limit=10)).entries}
+    # The same rules as the followed-accounts source: bob's reply to a stranger stays out.
+    aside = await posts.create_post(db, p["bob"], "@dan hi", in_reply_to_id=made["dan"].id)
+    await serving.post_created(db, p["bob"].id, aside.id)
+    again = [e.post_id for e in (await serving.feed(db, p["ann"], limit=10)).entries]
+    assert aside.id not in again and fresh.id in again
+    assert calls == [p["ann"].id, p["fay"].id]  # nobody's list was ranked again
+
+
+async def test_a_list_with_too_many_new_posts_is_ranked_afresh(serving, db, monkeypatch):
+    from hearth.serving.ranked_lists import FRESH_MAX
+    p, made = await _community(db)
+    calls = await _counting_rank(serving, monkeypatch)
+    await serving.feed(db, p["ann"], limit=3)
+    for i in range(FRESH_MAX + 1):
+        post = await posts.create_post(db, p["cat"], f"cat post {i}")
+        await serving.post_created(db, p["cat"].id, post.id)
+    assert serving._ranked.get(p["ann"].id) is None
+    await serving.feed(db, p["ann"], limit=3)
+    assert len(calls) == 2
 
 
 async def test_no_ranked_list_outlives_the_seen_grace_period(settings, db, monkeypatch):
@@ -487,6 +521,33 @@ async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(
         await engine.dispose()
 
 
+async def test_the_refresher_ranks_a_list_again_after_the_viewers_likes(settings, db, monkeypatch):
+    """A like only takes the post out of the kept list at once; the refresher then ranks the list
+    again in the background (the model reads the like too), though the list is not old."""
+    import asyncio
+    engine = make_engine(settings.database_url)
+    serving = ServingState(settings.model_copy(update={"feed_cache_seconds": 600.0, "feed_refresh_seconds": 0.05}),
+                           make_sessionmaker(engine))
+    try:
+        p, made = await _community(db)
+        first = await serving.feed(db, p["ann"], limit=3)
+        await posts.favourite(db, p["ann"], first.entries[0].post_id)
+        calls = await _counting_rank(serving, monkeypatch)
+        await serving.feed(db, p["ann"], limit=3)
+        assert calls == []
+        await serving.start()
+        for _ in range(100):
+            if calls:
+                break
+            await asyncio.sleep(0.05)
+        assert calls == [p["ann"].id]
+        await asyncio.sleep(0.1)
+        assert not serving._ranked.get(p["ann"].id).stale
+    finally:
+        await serving.stop()
+        await engine.dispose()
+
+
 async def test_the_refresher_ranks_again_only_for_viewers_who_asked_since(settings, db, monkeypatch):
     """A viewer who stopped reading costs one background ranking, not one every half TTL."""
     import asyncio
@@ -518,7 +579,7 @@ async def test_the_refresher_ranks_again_only_for_viewers_who_asked_since(settin
 
 async def test_workers_share_ranked_lists_and_fan_out_through_redis(settings, db, monkeypatch, redis_url):
     """Two workers (two ServingStates) with one Redis: a list ranked by one serves the other, and
-    a followed account's post, taken by one, makes the other rank again."""
+    a followed account's post, taken by either, joins the list that both serve."""
     import redis
 
     from hearth.serving.ranked_lists import decode, encode
@@ -537,9 +598,13 @@ async def test_workers_share_ranked_lists_and_fan_out_through_redis(settings, db
         stored = one._ranked.get(p["ann"].id)
         assert encode(decode(encode(stored))) == encode(stored) and stored.kept and stored.following
         fresh = await posts.create_post(db, p["bob"], "bob has news")
-        await one.post_created(db, p["bob"].id)  # the post came through worker one
+        await one.post_created(db, p["bob"].id, fresh.id)  # the post came through worker one
         assert fresh.id in {e.post_id for e in (await two.feed(db, p["ann"], limit=10)).entries}
-        assert calls_two == [p["ann"].id]
+        later = await posts.create_post(db, p["cat"], "cat too")
+        await two.post_created(db, p["cat"].id, later.id)
+        ids = {e.post_id for e in (await one.feed(db, p["ann"], limit=10)).entries}
+        assert {fresh.id, later.id} <= ids
+        assert (calls_one, calls_two) == ([p["ann"].id], [])  # merged in, never ranked again
     finally:
         await engine.dispose()
 

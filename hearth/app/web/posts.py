@@ -71,7 +71,7 @@ async def compose(request: Request, db: AsyncSession = Depends(get_db), user: We
         request.app.state.limits.write(user.account.id, client_ip(request))
         post = await posts.create_post(db, user.account, text, in_reply_to_id or None, visibility or "public",
                                        max_chars=settings.max_post_chars, domain=settings.instance_domain)
-        await request.app.state.serving.post_created(db, user.account.id)
+        await request.app.state.serving.post_created(db, user.account.id, post.id)
     except ServiceError as exc:
         reply_to = await _reply_target(db, user, in_reply_to_id)
         ctx = _compose_context(reply_to, insert, next_path, text, visibility, exc.message)

@@ -57,7 +57,7 @@ async def _create(request: Request, db: AsyncSession, viewer: Account, key: str 
         visibility=params.string("visibility"), spoiler_text=params.string("spoiler_text", "") or "",
         sensitive=params.boolean("sensitive", False), language=params.string("language", max_len=16) or None,
         max_chars=settings.max_post_chars, domain=settings.instance_domain, idempotency_key=key)
-    await request.app.state.serving.post_created(db, viewer.id)
+    await request.app.state.serving.post_created(db, viewer.id, post.id)
     return post
 
 
