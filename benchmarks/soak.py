@@ -6,7 +6,8 @@ fixed rate (--rate per second, for --minutes): home timeline, the ranked feed, p
 suggestions, posting a status and favouriting, from a sample of users with write tokens. A
 request that finds --max-in-flight already waiting is counted as not sent (the server fell
 behind) rather than queued without bound. Every minute it records requests, errors, p50/p99 and
-the server's resident memory (all its processes); at the end, RSS at start and end.
+the server's resident memory (all its processes); at the end, RSS at start and end, p50/p99 of
+each kind of request and the server's CPU time per request.
 
     python benchmarks/soak.py [--minutes 10] [--rate 200] [--workers 1] [--out benchmarks/results/soak.json]
 
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import children, free_port, seed, start_server, stop_server  # noqa: E402 - a sibling script
+from serving import children, cpu_seconds, free_port, seed, start_server, stop_server  # noqa: E402 - a sibling script
 
 REPO = Path(__file__).resolve().parents[1]
 MIX = (("home", 0.40), ("feed", 0.20), ("suggestions", 0.10), ("post", 0.20), ("favourite", 0.10))
@@ -54,6 +55,7 @@ async def soak(base: str, tokens: list[str], args: argparse.Namespace, pid: int)
     minutes: list[dict] = []
     current = {"latencies": [], "errors": {}, "not_sent": 0, "sent": 0}
     in_flight = 0
+    by_kind: dict[str, list[float]] = {k: [] for k in kinds}  # seconds, the whole run
     recent_posts: list[int] = []
     limits = httpx.Limits(max_connections=args.max_in_flight, max_keepalive_connections=args.max_in_flight)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
@@ -84,6 +86,7 @@ async def soak(base: str, tokens: list[str], args: argparse.Namespace, pid: int)
                 in_flight -= 1
             if code == 200:
                 bucket["latencies"].append(time.perf_counter() - t0)
+                by_kind[kind].append(time.perf_counter() - t0)
             else:
                 bucket["errors"][str(code)] = bucket["errors"].get(str(code), 0) + 1
 
@@ -92,6 +95,7 @@ async def soak(base: str, tokens: list[str], args: argparse.Namespace, pid: int)
         total = int(args.minutes * 60 * args.rate)
         tasks: set[asyncio.Task] = set()
         rss_start = rss_mib(pid)
+        cpu_start = cpu_seconds(pid)
         minute_started = started
         for n in range(total):
             due = started + n * interval
@@ -114,11 +118,16 @@ async def soak(base: str, tokens: list[str], args: argparse.Namespace, pid: int)
         await asyncio.gather(*tasks)
         minutes.append(close_minute(current, len(minutes) + 1, rss_mib(pid)))
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(pid) - cpu_start
     all_ok = sum(m["ok"] for m in minutes)
+    kinds_out = {k: {"ok": len(v), "p50_ms": round(float(np.percentile(v, 50)) * 1000, 1) if v else None,
+                     "p99_ms": round(float(np.percentile(v, 99)) * 1000, 1) if v else None}
+                 for k, v in by_kind.items()}
     return {"minutes": minutes, "seconds": round(elapsed, 1), "requests_ok": all_ok,
             "errors": sum(sum(m["errors"].values()) for m in minutes),
             "not_sent": sum(m["not_sent"] for m in minutes), "achieved_rate": round(all_ok / elapsed, 1),
-            "rss_mib_start": rss_start, "rss_mib_end": minutes[-1]["rss_mib"]}
+            "rss_mib_start": rss_start, "rss_mib_end": minutes[-1]["rss_mib"], "by_kind": kinds_out,
+            "server_cpu_ms_per_request": round(cpu * 1000 / max(all_ok, 1), 2)}
 
 
 def close_minute(bucket: dict, index: int, rss: float) -> dict:
@@ -174,10 +183,17 @@ def main() -> None:
         table.add_row(str(m["minute"]), str(m["sent"]), str(m["ok"]), str(sum(m["errors"].values())),
                       str(m["not_sent"]), f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}", f"{m['rss_mib']:.0f}")
     console.print(table)
+    kinds = Table(title="By kind (whole run)")
+    for col in ("kind", "share", "ok", "p50 ms", "p99 ms"):
+        kinds.add_column(col, justify="right")
+    for k, v in result["by_kind"].items():
+        kinds.add_row(k, f"{dict(MIX)[k]:.0%}", str(v["ok"]), f"{v['p50_ms']}", f"{v['p99_ms']}")
+    console.print(kinds)
     # flat once warm: the first minute fills the caches and starts the second worker
     readings = [m["rss_mib"] for m in result["minutes"]] or [result["rss_mib_end"]]
     flat = max(readings[-3:]) <= 1.15 * readings[0] + 50
-    console.print(f"achieved {result['achieved_rate']:.0f} req/s; errors {result['errors']}; not sent "
+    console.print(f"achieved {result['achieved_rate']:.0f} req/s; server CPU "
+                  f"{result['server_cpu_ms_per_request']} ms per request; errors {result['errors']}; not sent "
                   f"{result['not_sent']}; RSS {result['rss_mib_start']:.0f} -> {result['rss_mib_end']:.0f} MiB")
     out = {"benchmark": "soak", "machine": machine_info(), "mix": dict(MIX),
            "data": {**meta["sizes"], "database": "postgresql" if args.database_url else "sqlite"},

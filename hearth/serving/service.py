@@ -240,11 +240,14 @@ class ServingState:
         follow, a hide, a mute...), which the next page must reflect in full. A list with actions
         applied is ranked again by the refresher soon (the model reads those actions too)."""
         gone: set[int] = set()
+        restale = False
         if hit.acted < acted:
             since = await src.actions_since(db, hit.viewer_id, hit.acted, MAX_LIGHT_ACTIONS + 1)
             if len(since) > MAX_LIGHT_ACTIONS or any(k != "item" or v not in LIGHT_VERBS for v, k, _ in since):
                 return None
             gone = {target for _, _, target in since}
+            # Own posts are neither in the list nor in what the model reads: nothing to rank again for.
+            restale = any(verb != "post" for verb, _, _ in since)
         if not gone and not hit.fresh:
             return hit
         kept = [s for s in hit.kept if s.facts.id not in gone]
@@ -257,7 +260,7 @@ class ServingState:
             new = [f for f in await self._following.by_ids(db, now_ctx, hit.fresh)
                    if f.id not in have and not excluded(f, now_ctx, set())]
             kept = sorted([*kept, *self._score(new, now_ctx, hit.affinity, {})], key=lambda s: (-s.score, -s.facts.id))
-        up = replace(hit, kept=kept, acted=max(acted, hit.acted), fresh=[], stale=hit.stale or bool(gone))
+        up = replace(hit, kept=kept, acted=max(acted, hit.acted), fresh=[], stale=hit.stale or restale)
         self._ranked.patched(up)
         return up
 

@@ -5,12 +5,10 @@ SQLite and concurrent writers: a transaction that has read and then writes canno
 write lock if another connection committed since its read began (SQLITE_BUSY at once; waiting
 cannot help), so a request that is going to write calls `begin_write` first: its read-only
 transaction ends and the next begins with BEGIN IMMEDIATE, which waits its turn for the lock
-(in short steps, `_begin_immediate`) instead of failing."""
+(in short steps, without blocking the event loop: sqlite_inline.begin_immediate) instead of failing."""
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -56,33 +54,9 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - a Connection
         if dbapi_conn.isolation_level is not None:
             dbapi_conn.isolation_level = None  # the driver's implicit BEGIN off for this one: ours instead
         driver: sqlite_inline.InlineReadsConnection = conn.connection.driver_connection
-        await_only(driver.in_thread(_begin_immediate))  # waits there: the event loop serves on
+        await_only(driver.begin_immediate(BUSY_TIMEOUT_S))  # the event loop serves on while it waits
     elif dbapi_conn.isolation_level != "":
         dbapi_conn.isolation_level = ""  # the driver's own: BEGIN before the first write; reads see the newest commits
-
-
-def _begin_immediate(sqlite_conn: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, waiting for the write lock in steps of at most 2 ms up to BUSY_TIMEOUT_S.
-    SQLite's own busy handler backs off to 100 ms sleeps, so under steady writes from several
-    workers a writer could sleep long after the lock came free (hundreds of ms at p99). It runs
-    in the connection's own thread (aiosqlite): sleeping on the event loop's thread would stop
-    every other request of the worker while a writer waits (the soak's rate fell to a third)."""
-    cur = sqlite_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=0")
-    try:
-        deadline, pause = time.monotonic() + BUSY_TIMEOUT_S, 0.0002
-        while True:
-            try:
-                cur.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(0.002, pause * 2)
-    finally:
-        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-        cur.close()
 
 
 async def begin_write(db: AsyncSession) -> None:

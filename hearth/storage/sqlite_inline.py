@@ -20,11 +20,12 @@ mutex per connection), so a call here never overlaps one in the thread."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import time
 import types
-from collections.abc import Callable
+import weakref
 from typing import Any
 
 import aiosqlite
@@ -33,6 +34,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 QUICK_S = 0.001  # a SELECT that took less than this (execute + fetch) runs inline next time
 MAX_STATEMENTS = 10_000  # SQL texts remembered (IN lists of each length are their own text)
 _cost: dict[str, float] = {}  # SQL text -> seconds, shared by the process's connections
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 _FETCH = frozenset({"fetchall", "fetchone", "fetchmany"})
 _TAKES_LOCK = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|BEGIN\s+(IMMEDIATE|EXCLUSIVE))\b", re.IGNORECASE)
 
@@ -57,6 +59,7 @@ class InlineReadsConnection(aiosqlite.Connection):
     _inline = False  # whether it ran inline (its rows are fetched the same way)
     _spent = 0.0  # seconds it has taken so far (execute, then fetch)
     _locked = False  # this connection's transaction holds the write lock
+    _turn: asyncio.Lock | None = None  # this process's writers' turn, while this connection has it
 
     async def _execute(self, fn, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN001 - a bound method
         name = getattr(fn, "__name__", "")
@@ -70,8 +73,8 @@ class InlineReadsConnection(aiosqlite.Connection):
             sql = args[0] if args else ""
             self._spent = 0.0
             self._sql = sql if name == "execute" and _is_select(sql) else None
-            if self._sql is not None:
-                self._inline = _cost.get(self._sql, QUICK_S) < QUICK_S
+            if self._sql is not None:  # under the write lock, inline however slow: the lock is not held across turns
+                self._inline = self._locked or _cost.get(self._sql, QUICK_S) < QUICK_S
                 return await self._measured(fn, *args, **kwargs)
             self._inline = self._locked
             if self._inline:
@@ -87,17 +90,58 @@ class InlineReadsConnection(aiosqlite.Connection):
             return fn(*args, **kwargs)
         if name in ("commit", "rollback") and owner is conn:
             self._locked = False
+            self._end_turn()
             if not conn.in_transaction:  # nothing to write: no lock, no fsync
                 return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
 
-    async def in_thread(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """`fn(sqlite3 connection)` in the connection's thread: for waits that must not stall the
-        event loop (db._begin_immediate polls for the write lock). A transaction it leaves open
-        holds the write lock."""
-        result = await super()._execute(fn, self._connection)
-        self._locked = self._connection is not None and self._connection.in_transaction
-        return result
+    async def begin_immediate(self, timeout: float) -> None:
+        """BEGIN IMMEDIATE, run inline: the write lock is taken while this coroutine runs, and the
+        statements after it run inline too, so the lock is held for their CPU time and the commit's
+        fsync, never across event-loop turns (taken in the thread, it was held until the loop got
+        back to the request, tens of ms on a busy worker). While another connection holds it, the
+        loop serves on between tries (asyncio.sleep, steps of at most 2 ms: SQLite's own busy
+        handler backs off to 100 ms sleeps, and blocks). The process's writers take turns first
+        (an asyncio.Lock per loop), so one of them polls; "database is locked" after `timeout`."""
+        conn = self._connection
+        if conn is None:
+            return await super()._execute(lambda: None)  # aiosqlite's own error for a closed connection
+        deadline = time.monotonic() + timeout
+        turn = _writers.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        try:
+            await asyncio.wait_for(turn.acquire(), timeout)
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        self._turn = turn
+        busy = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            pause = 0.0002
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    self._locked = True
+                    return
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(pause)
+                pause = min(0.002, pause * 2)
+        except BaseException:
+            self._end_turn()
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(busy)}")
+
+    def _end_turn(self) -> None:
+        """The next writer of this process may try for the lock (this one commits or gives up)."""
+        turn, self._turn = self._turn, None
+        if turn is not None and turn.locked():
+            turn.release()
+
+    async def close(self) -> None:
+        self._end_turn()
+        await super().close()
 
     async def _measured(self, fn, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN001 - a bound method
         """A SELECT's execute or fetch, timed where it runs; its SQL text's cost is updated."""

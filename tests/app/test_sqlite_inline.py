@@ -73,6 +73,57 @@ async def test_a_statement_seen_slow_again_goes_back_to_the_thread(tmp_path):
         await engine.dispose()
 
 
+async def test_after_begin_write_the_lock_is_taken_inline_and_the_process_writers_take_turns(tmp_path):
+    """begin_write's BEGIN IMMEDIATE and every statement after it, slow reads too, run on the
+    loop's thread (the lock is never held across event-loop turns); a second writer of the
+    process waits its turn, and gets it when the first commits, rolls back or gives up."""
+    import asyncio
+
+    from sqlalchemy import select, update
+
+    from hearth.services import accounts
+    from hearth.storage.db import begin_write, make_sessionmaker, migrate
+    from hearth.storage.models import Account
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    migrate(url)
+    engine = make_engine(url)
+
+    traced: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _functions(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        dbapi_conn.create_function("tid", 0, threading.get_ident)
+        dbapi_conn.create_function("nap", 1, lambda ms: time.sleep(ms / 1000) or ms)
+        dbapi_conn.driver_connection._conn.set_trace_callback(traced.append)
+    maker = make_sessionmaker(engine)
+    here = threading.get_ident()
+    try:
+        async with maker() as db:
+            ann = (await accounts.create_profile(db, "ann")).id
+            await db.commit()
+        async with maker() as first, maker() as second:
+            await begin_write(first)
+            slow = await first.scalar(text("SELECT tid() AS under_lock WHERE nap(5) > 0"))
+            assert slow == here  # 5 ms, yet inline: the transaction holds the write lock
+            await first.execute(update(Account).where(Account.id == ann).values(note="first"))
+            await begin_write(second)
+            tries = traced.count("BEGIN IMMEDIATE")
+            waiting = asyncio.ensure_future(second.execute(update(Account).where(Account.id == ann)
+                                                           .values(note="second")))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()  # its turn comes after the first writer's: no polling meanwhile
+            assert traced.count("BEGIN IMMEDIATE") == tries
+            await first.commit()
+            await waiting
+            await second.rollback()  # giving up ends the turn too
+            await begin_write(first)
+            await first.execute(update(Account).where(Account.id == ann).values(note="third"))
+            await first.commit()
+            assert await second.scalar(select(Account.note).where(Account.id == ann)) == "third"
+    finally:
+        await engine.dispose()
+
+
 def test_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path):
     """With the app's commits no longer checkpointing (until AUTOCHECKPOINT_PAGES), the
     checkpointer thread moves what they logged into the database file itself."""
