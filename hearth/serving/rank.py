@@ -8,8 +8,9 @@ replay from its own tables, and both rank with exactly this code.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from hearth.serving.candidates import FOLLOWING, PostFacts
 
@@ -25,6 +26,59 @@ class Scored:
     @property
     def in_network(self) -> bool:
         return FOLLOWING in self.facts.sources
+
+
+class PackedKept(Sequence[Scored]):
+    """A ranked list's entries, best first, held as tuples of plain values and unpacked into
+    `Scored` as they are read. The garbage collector stops tracking such tuples, so the lists a
+    worker keeps cost its full collections nothing: as objects, 200 lists were ~400k tracked
+    objects and made every full pass a 290 ms stop. A page reads only the head of its list."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: tuple[tuple, ...]):
+        self.rows = rows
+
+    @classmethod
+    def of(cls, kept: Iterable[Scored]) -> PackedKept:
+        return kept if isinstance(kept, PackedKept) else cls(tuple(_pack(s) for s in kept))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> Scored: ...
+    @overload
+    def __getitem__(self, i: slice) -> PackedKept: ...
+    def __getitem__(self, i: int | slice) -> Scored | PackedKept:
+        return PackedKept(self.rows[i]) if isinstance(i, slice) else _unpack(self.rows[i])
+
+    def __iter__(self) -> Iterator[Scored]:
+        return map(_unpack, self.rows)
+
+    def ids(self) -> set[int]:
+        return {r[0] for r in self.rows}
+
+    def without(self, post_ids: Collection[int], authors: Collection[int] = ()) -> PackedKept:
+        """The entries left once these posts and these authors' posts are taken out, unpacking nothing."""
+        return PackedKept(tuple(r for r in self.rows if r[0] not in post_ids and r[1] not in authors))
+
+
+# A packed entry: these PostFacts fields (sets and lists as tuples), then value, freshness, score, ranker.
+PACKED_FACTS = ("id", "author", "created_at", "favourites", "replies", "reblogs", "is_reply", "sources",
+                "liked_by_following", "shared_by", "co_likes", "model_similarity", "suggested_author_score")
+
+
+def _pack(s: Scored) -> tuple:
+    f = s.facts
+    return (f.id, f.author, f.created_at, f.favourites, f.replies, f.reblogs, f.is_reply, tuple(sorted(f.sources)),
+            tuple(f.liked_by_following), tuple(f.shared_by), f.co_likes, f.model_similarity,
+            f.suggested_author_score, s.value, s.freshness, s.score, s.ranker)
+
+
+def _unpack(r: tuple) -> Scored:
+    facts = PostFacts(r[0], r[1], r[2], r[3], r[4], r[5], r[6], set(r[7]), list(r[8]), list(r[9]), r[10], r[11], r[12])
+    return Scored(facts, r[13], r[14], r[15], r[16])
 
 
 def blend_value(probabilities: Mapping[str, float], weights: Mapping[str, float]) -> float:
@@ -51,10 +105,12 @@ def standardise(values: Mapping[int, float]) -> dict[int, float]:
     return {k: (v - mean) / sd if sd > 1e-9 else 0.0 for k, v in values.items()}
 
 
-def select_page(scored: list[Scored], limit: int, max_per_author: int, out_of_network_share: float) -> list[Scored]:
+def select_page(scored: Sequence[Scored], limit: int, max_per_author: int,
+                out_of_network_share: float) -> list[Scored]:
     """Best first, at most `max_per_author` posts per author, about `out_of_network_share` of the
     page from accounts the viewer does not follow (the other side fills in when one runs short)."""
-    ordered = sorted(scored, key=lambda s: (-s.score, -s.facts.id))
+    # A kept list is in order already: read from its head only.
+    ordered = scored if isinstance(scored, PackedKept) else sorted(scored, key=lambda s: (-s.score, -s.facts.id))
     want_out = round(limit * out_of_network_share)
     quota = {False: want_out, True: limit - want_out}
     per_author: dict[int, int] = {}

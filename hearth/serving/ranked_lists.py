@@ -22,12 +22,11 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hearth.serving.candidates import PostFacts
-from hearth.serving.rank import Scored
+from hearth.serving.rank import PACKED_FACTS, PackedKept, Scored
 
 KEY = "hearth:feed:{}"  # a hash: "stamp" and "list"
 CLAIM = "hearth:ranking:{}"
@@ -59,7 +58,7 @@ class RankedList:
     acted: int  # the viewer's latest action event when it was ranked
     version: str | None  # the snapshot that ranked it
     ranked_at: float  # unix seconds
-    kept: list[Scored]  # best first; nothing seen, hidden or liked
+    kept: Sequence[Scored]  # best first; nothing seen, hidden or liked (PackedKept once stored)
     more: bool  # candidates were left unchecked: a deeper page ranks again
     ranker: str
     following: set[int]
@@ -78,8 +77,7 @@ def fresh_ids(raw: bytes) -> list[int]:
 
 
 def encode(r: RankedList) -> bytes:
-    kept = [[s.value, s.freshness, s.score, s.ranker, {**vars(s.facts), "sources": sorted(s.facts.sources)}]
-            for s in r.kept]
+    kept = [[*row[13:17], dict(zip(PACKED_FACTS, row[:13], strict=True))] for row in PackedKept.of(r.kept).rows]
     return json.dumps({"viewer_id": r.viewer_id, "acted": r.acted, "version": r.version, "ranked_at": r.ranked_at,
                        "more": r.more, "ranker": r.ranker, "following": sorted(r.following),
                        "affinity": [[k, v] for k, v in r.affinity.items()], "stored_at": r.stored_at,
@@ -88,10 +86,10 @@ def encode(r: RankedList) -> bytes:
 
 def decode(data: bytes) -> RankedList:
     d: dict[str, Any] = json.loads(data)
-    kept = [Scored(PostFacts(**{**facts, "sources": set(facts["sources"])}), value, fresh, score, ranker)
-            for value, fresh, score, ranker, facts in d["kept"]]
-    return RankedList(d["viewer_id"], d["acted"], d["version"], d["ranked_at"], kept, d["more"], d["ranker"],
-                      set(d["following"]), {int(k): float(v) for k, v in d["affinity"]}, d["stored_at"])
+    rows = tuple((*(tuple(v) if isinstance(v, list) else v for v in (facts[k] for k in PACKED_FACTS)),
+                  value, fresh, score, ranker) for value, fresh, score, ranker, facts in d["kept"])
+    return RankedList(d["viewer_id"], d["acted"], d["version"], d["ranked_at"], PackedKept(rows), d["more"],
+                      d["ranker"], set(d["following"]), {int(k): float(v) for k, v in d["affinity"]}, d["stored_at"])
 
 
 class RankedLists:
@@ -140,6 +138,7 @@ class RankedLists:
     def patched(self, ranked: RankedList) -> None:
         """Keep `ranked` (a list served with its fresh posts merged or light actions applied) for
         the viewer's next request, in this worker, unless a newer list was put meanwhile."""
+        ranked.kept = PackedKept.of(ranked.kept)
         with self._lock:
             if self.redis is not None:
                 seen = self._decoded.get(ranked.viewer_id)
@@ -151,7 +150,7 @@ class RankedLists:
                 self._local[ranked.viewer_id] = replace(ranked, fresh=[], fresh_raw=current.fresh_raw)
 
     def put(self, ranked: RankedList) -> None:
-        ranked.stored_at = time.time()
+        ranked.stored_at, ranked.kept = time.time(), PackedKept.of(ranked.kept)
         ranked.stamp, ranked.fresh, ranked.fresh_mark, ranked.fresh_raw = os.urandom(8).hex().encode(), [], b"", b""
         if self.redis is not None:
             key = KEY.format(ranked.viewer_id)

@@ -35,7 +35,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -51,6 +51,7 @@ from hearth.serving.heuristic import heuristic_value, like_logit, sigmoid
 from hearth.serving.model_scorer import SnapshotScorer
 from hearth.serving.people_lists import PeopleLists
 from hearth.serving.rank import (
+    PackedKept,
     Scored,
     blend_value,
     feed_reason,
@@ -217,7 +218,7 @@ class ServingState:
                 ctx = None
             else:
                 ranked_at = hit_at
-                left = [s for s in hit.kept if s.facts.id not in served and s.facts.author not in ctx.excluded_authors]
+                left = PackedKept.of(hit.kept).without(served, ctx.excluded_authors)
                 # Running short on a later page: rank again, as what was served reaches deeper into
                 # followed accounts' pasts (a first page with nothing left unchecked has it all).
                 if len(left) >= 2 * int(limit) or (state is None and not hit.more):
@@ -250,13 +251,13 @@ class ServingState:
             restale = any(verb != "post" for verb, _, _ in since)
         if not gone and not hit.fresh:
             return hit
-        kept = [s for s in hit.kept if s.facts.id not in gone]
+        kept: Sequence[Scored] = PackedKept.of(hit.kept).without(gone)
         if hit.fresh:
             # As of now: the new posts are younger than the list. No check against what the viewer
             # saw: a post newer than the list cannot have been seen past the grace period, and the
             # viewer's likes or shares of it are in `gone`.
             now_ctx = replace(ctx, now=datetime.now(UTC))
-            have = {s.facts.id for s in kept} | gone
+            have = PackedKept.of(kept).ids() | gone
             new = [f for f in await self._following.by_ids(db, now_ctx, hit.fresh)
                    if f.id not in have and not excluded(f, now_ctx, set())]
             kept = sorted([*kept, *self._score(new, now_ctx, hit.affinity, {})], key=lambda s: (-s.score, -s.facts.id))
@@ -307,7 +308,7 @@ class ServingState:
         return RankedList(viewer_id, acted, scorer.version if scorer is not None else None, unix(ctx.now), kept,
                           checked < len(scored), ranker, ctx.following, affinity)
 
-    async def _page(self, db: AsyncSession, viewer: Account, kept: list[Scored], ranked: RankedList, limit: int,
+    async def _page(self, db: AsyncSession, viewer: Account, kept: Sequence[Scored], ranked: RankedList, limit: int,
                     state: FeedCursor | None, ranked_at: datetime) -> FeedPage:
         """The page's entries from `kept` (what of `ranked` is left to show) and its cursor."""
         page = select_page(kept, limit, self.settings.max_posts_per_author, self.settings.feed_out_of_network_share)
