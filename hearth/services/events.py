@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearth.events import VERB_INDEX
+from hearth.storage.db import begin_write
 from hearth.storage.models import EventRow, utcnow
 
 
@@ -54,6 +55,7 @@ class EventBuffer:
                 return 0
             try:
                 async with self.sessionmaker() as db:
+                    await begin_write(db)  # takes its turn for SQLite's write lock like any writer
                     await db.execute(insert(EventRow), rows)
                     await db.commit()
             except Exception:

@@ -10,8 +10,10 @@ Run at once on the calling thread:
 - a SELECT whose SQL text has been quick before (under `QUICK_S` for execute + fetch, measured in
   either place). Reads never wait for a lock in WAL mode, so this cannot stall the loop on another
   connection's writes;
-- a write in a transaction that already holds the write lock (after BEGIN IMMEDIATE or its first
-  write): it cannot wait for the lock either, and it does not fsync;
+- BEGIN IMMEDIATE after `db.begin_write` (`begin_immediate`: tried without waiting, the loop
+  serving on between tries), and every statement of a transaction that holds the write lock
+  (after that, or after its first write): it cannot wait for the lock, it does not fsync, and
+  the lock is then held for CPU time only, never across event-loop turns;
 - cursor bookkeeping, and a commit or rollback with nothing to write.
 Everything else still goes to the thread: a transaction's first write (it may wait for the lock),
 a commit that writes (fsync), statements not seen yet or seen to be slow (a search's scan keeps the
@@ -32,6 +34,7 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 QUICK_S = 0.001  # a SELECT that took less than this (execute + fetch) runs inline next time
+INLINE_ROWS_MAX = 50  # an executemany of more rows runs in the thread, even under the write lock
 MAX_STATEMENTS = 10_000  # SQL texts remembered (IN lists of each length are their own text)
 _cost: dict[str, float] = {}  # SQL text -> seconds, shared by the process's connections
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -76,7 +79,10 @@ class InlineReadsConnection(aiosqlite.Connection):
             if self._sql is not None:  # under the write lock, inline however slow: the lock is not held across turns
                 self._inline = self._locked or _cost.get(self._sql, QUICK_S) < QUICK_S
                 return await self._measured(fn, *args, **kwargs)
-            self._inline = self._locked
+            # A bulk insert (the impressions' flush) goes to the thread even under the lock: the
+            # loop serves others while the thread works on it.
+            rows = args[1] if name == "executemany" and len(args) > 1 else ()
+            self._inline = self._locked and (not isinstance(rows, list | tuple) or len(rows) <= INLINE_ROWS_MAX)
             if self._inline:
                 return fn(*args, **kwargs)
             result = await super()._execute(fn, *args, **kwargs)

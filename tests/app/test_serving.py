@@ -4,6 +4,7 @@ or seen; author diversity; in/out-of-network mix), the opaque cursor, snapshot s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -665,6 +666,35 @@ def test_a_worker_decodes_a_shared_list_once_per_version(redis_url, monkeypatch)
         assert two.get(viewer) is None and one.get(viewer) is None
     finally:
         one.drop([viewer])
+
+
+def test_fresh_posts_reach_every_workers_copy_of_a_shared_list_until_too_many(redis_url):
+    """Fan-out through Redis: new post ids are appended to the stored list (a script, only where
+    a list exists), every worker sees the ones it has not merged yet, and past FRESH_MAX the list
+    is dropped so the next request ranks afresh."""
+    import time
+
+    from hearth.serving.ranked_lists import FRESH_MAX, RankedList, RankedLists
+
+    viewer, stranger = 987_654_322, 987_654_323
+    one, two = RankedLists(60, redis_url=redis_url), RankedLists(60, redis_url=redis_url)
+    kept = [Scored(PostFacts(7, 8, time.time(), sources={"following"}), 1.0, 0.5, 0.9, "heuristic")]
+    try:
+        one.drop([viewer, stranger])
+        one.put(RankedList(viewer, 1, None, time.time(), kept, False, "heuristic", {8}, {8: 1.0}))
+        one.add_fresh([viewer, stranger], 100)
+        two.add_fresh([viewer], 101)
+        assert one.get(stranger) is None  # no list, nothing created
+        seen = two.get(viewer)
+        assert seen.fresh == [100, 101] and [s.facts.id for s in seen.kept] == [7]
+        two.patched(replace(seen, fresh=[]))  # merged: this worker asks only for what came after
+        one.add_fresh([viewer], 102)
+        assert two.get(viewer).fresh == [102] and one.get(viewer).fresh == [100, 101, 102]
+        for pid in range(200, 200 + FRESH_MAX):
+            one.add_fresh([viewer], pid)
+        assert one.get(viewer) is None and two.get(viewer) is None
+    finally:
+        one.drop([viewer, stranger])
 
 
 async def test_workers_share_people_lists_through_redis_until_the_viewer_acts(settings, db, monkeypatch, redis_url):

@@ -124,6 +124,26 @@ async def test_after_begin_write_the_lock_is_taken_inline_and_the_process_writer
         await engine.dispose()
 
 
+async def test_a_bulk_insert_under_the_lock_runs_in_the_thread_and_a_small_one_inline(tmp_path):
+    """The impressions' flush (thousands of rows) must not hold up the loop; a request's few rows
+    under the write lock run inline."""
+    engine = _engine(tmp_path)
+    here = threading.get_ident()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (n INTEGER, tid INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (-1, tid())"))  # the first write: now it holds the lock
+            await conn.execute(text("INSERT INTO t VALUES (:n, tid())"), [{"n": n} for n in range(5)])
+            many = sqlite_inline.INLINE_ROWS_MAX + 1
+            await conn.execute(text("INSERT INTO t VALUES (:n, tid())"), [{"n": 100 + n} for n in range(many)])
+        async with engine.connect() as conn:
+            small = set(await conn.scalars(text("SELECT tid FROM t WHERE n BETWEEN 0 AND 4")))
+            bulk = set(await conn.scalars(text("SELECT tid FROM t WHERE n >= 100")))
+            assert small == {here} and here not in bulk
+    finally:
+        await engine.dispose()
+
+
 def test_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path):
     """With the app's commits no longer checkpointing (until AUTOCHECKPOINT_PAGES), the
     checkpointer thread moves what they logged into the database file itself."""
