@@ -116,7 +116,8 @@ def worker_app():  # noqa: ANN201 - a FastAPI app; uvicorn's factory for worker 
 
 def run(settings: Settings, access_log: bool = True) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop it cleanly). With several workers, uvicorn's
-    supervisor runs them behind one port and starts a new one when one dies."""
+    supervisor runs them behind one port and starts a new one when one dies, and a few
+    keep-alive connections are spread evenly over them (balanced_accept)."""
     import os
 
     import uvicorn
@@ -125,7 +126,8 @@ def run(settings: Settings, access_log: bool = True) -> None:
               "proxy_headers": False, "server_header": False}
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = settings.model_dump_json()
-        uvicorn.run("hearth.app.server:worker_app", factory=True, workers=settings.workers, **common)
+        uvicorn.run("hearth.app.server:worker_app", factory=True, workers=settings.workers,
+                    http="hearth.app.balanced_accept:BalancedHttpToolsProtocol", **common)
         return
     from hearth.app.main import create_app
     uvicorn.run(create_app(settings), **common)

@@ -11,7 +11,7 @@ import cachetools
 from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from hearth.services import events
 from hearth.services.errors import Forbidden, Invalid, NotFound
@@ -25,7 +25,7 @@ MENTION_RE = re.compile(r"(?<![\w/@])@([A-Za-z0-9_]{1,30})(?:@([\w.-]+))?")
 TAG_RE = re.compile(r"(?<![\w/&#])#(\w{1,100})")
 
 # Load what a rendered status needs: author, and for a reblog the original and its author.
-POST_LOAD = (joinedload(Post.account), joinedload(Post.reblog).joinedload(Post.account))
+POST_LOAD = (joinedload(Post.account), selectinload(Post.reblog).joinedload(Post.account))
 
 
 def _id(value: int | str | None, what: str) -> int:

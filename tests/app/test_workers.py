@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -175,3 +176,61 @@ def test_a_killed_worker_is_replaced_and_only_its_requests_fail(tmp_path, redis_
         assert len(failed) <= 3, failed  # at most the requests in flight at the kill, one per client
         assert statuses.count(200) > 10
         assert statuses[-3:] == [200, 200, 200]  # serving again afterwards
+
+
+def _connections_per_process(pids: list[int], port: int) -> list[int]:
+    """Established TCP connections to `port` that each process holds, most first (/proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[1].split(":")[1], 16) == port:  # 01: established
+            inodes.add(f"socket:[{fields[9]}]")
+    counts = []
+    for pid in pids:
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                held += os.readlink(fd) in inodes
+            except OSError:  # closed meanwhile
+                pass
+        counts.append(held)
+    return sorted(counts, reverse=True)
+
+
+def test_a_clients_few_keep_alive_connections_are_spread_over_the_workers(tmp_path, redis_url):
+    """Four connections opened at once (a client's keep-alive pool) land 2:2 on two workers
+    (balanced_accept); the worker that woke first used to take them all about as often."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    make_users(url, 1)
+    port = free_port()
+    args = hearth("serve", "--workers", "2", "--redis-url", redis_url, "--port", str(port), "--database-url", url,
+                  "--snapshot-dir", str(tmp_path / "snaps"), "--no-access-log")
+    log = tmp_path / "server.log"
+    with running(args, tmp_path, port, log=log) as (proc, base):
+        pids = workers(proc.pid)
+        assert len(pids) == 2
+        deadline = time.monotonic() + 60  # both workers serving, not only the first
+        while log.read_text().count("Application startup complete") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        splits = []
+        for _ in range(6):
+            clients = [httpx.Client(base_url=base, timeout=30) for _ in range(4)]
+            start = threading.Barrier(4)
+
+            def ask(client: httpx.Client, start: threading.Barrier = start) -> None:
+                start.wait()
+                assert client.get("/health").status_code == 200
+
+            threads = [threading.Thread(target=ask, args=(c,)) for c in clients]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+            splits.append(_connections_per_process(pids, port))
+            for c in clients:
+                c.close()
+            deadline = time.monotonic() + 10
+            while sum(_connections_per_process(pids, port)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert all(sum(s) == 4 for s in splits), splits
+        assert [4, 0] not in splits and splits.count([2, 2]) >= 5, splits
