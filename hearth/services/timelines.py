@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import and_, bindparam, exists, or_, select
+from sqlalchemy import and_, bindparam, exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -91,12 +91,29 @@ async def newest_ids(db: AsyncSession, authors: list[int], limit: int, below: in
                      above: int | None = None) -> list[int]:
     """The newest post ids by any of `authors` between the bounds: one index range per author,
     merged by the database."""
+    if db.bind is not None and db.bind.dialect.name == "postgresql":
+        return await _newest_ids_lateral(db, authors, limit, below, above)
     q = select(Post.id).where(Post.account_id.in_(authors)).order_by(Post.id.desc()).limit(limit)
     if below is not None:
         q = q.where(Post.id < below)
     if above is not None:
         q = q.where(Post.id > above)
     return list(await db.scalars(q))
+
+
+async def _newest_ids_lateral(db: AsyncSession, authors: list[int], limit: int, below: int | None,
+                              above: int | None) -> list[int]:
+    """`newest_ids` on PostgreSQL: its planner walks the primary key backwards through everyone's
+    posts and filters (39,000 rows for a viewer following 20 accounts of 10,000); one seek per
+    author on posts(account_id, id) with LATERAL, merged, reads at most `limit` per author."""
+    bounds = ((" AND posts.id < :below" if below is not None else "")
+              + (" AND posts.id > :above" if above is not None else ""))
+    sql = text("SELECT p.id FROM unnest(CAST(:authors AS BIGINT[])) AS a(account_id) CROSS JOIN LATERAL "
+               f"(SELECT posts.id FROM posts WHERE posts.account_id = a.account_id{bounds} "
+               "ORDER BY posts.id DESC LIMIT :n) AS p ORDER BY p.id DESC LIMIT :n")
+    params = {"authors": authors, "n": limit, **({"below": below} if below is not None else {}),
+              **({"above": above} if above is not None else {})}
+    return list(await db.scalars(sql, params))
 
 
 async def public(db: AsyncSession, viewer: Account | None, page: Page) -> list[Post]:

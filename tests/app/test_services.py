@@ -138,6 +138,11 @@ async def test_home_fast_path_matches_the_full_query(db, monkeypatch):
         full = await pages(limit)
         monkeypatch.undo()
         assert fast == full and sum(map(len, full)) > 40
+    middle = full[len(full) // 2][0]  # above an id (since_id): the newest above it, on both paths
+    fast_since = [p.id for p in await timelines.home(db, viewer, Page(since_id=middle, limit=5))]
+    monkeypatch.setattr(timelines, "SEEK_AUTHORS_MAX", 0)
+    assert fast_since == [p.id for p in await timelines.home(db, viewer, Page(since_id=middle, limit=5))]
+    assert len(fast_since) == 5 and min(fast_since) > middle
 
 
 async def test_block_and_mute(db):
