@@ -234,3 +234,20 @@ def test_a_clients_few_keep_alive_connections_are_spread_over_the_workers(tmp_pa
                 time.sleep(0.05)
         assert all(sum(s) == 4 for s in splits), splits
         assert [4, 0] not in splits and splits.count([2, 2]) >= 5, splits
+
+
+def test_an_idle_keep_alive_connection_outlasts_clients_idle_expiry(tmp_path):
+    """Clients (httpx, many pools) drop an idle connection after 5 s; a server that closes it at
+    the same moment fails the request a client sends on it just then. The server keeps it longer."""
+    import socket
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    port = free_port()
+    args = hearth("serve", "--port", str(port), "--database-url", url, "--snapshot-dir", str(tmp_path / "snaps"),
+                  "--no-access-log")
+    with running(args, tmp_path, port, log=tmp_path / "server.log"), socket.create_connection(("127.0.0.1", port)) as s:
+        request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        s.sendall(request)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(6.5)  # past a 5 s idle timeout
+        s.sendall(request)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
