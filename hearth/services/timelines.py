@@ -111,9 +111,7 @@ async def _newest_ids_lateral(db: AsyncSession, authors: list[int], limit: int, 
     sql = text("SELECT p.id FROM unnest(CAST(:authors AS BIGINT[])) AS a(account_id) CROSS JOIN LATERAL "
                f"(SELECT posts.id FROM posts WHERE posts.account_id = a.account_id{bounds} "
                "ORDER BY posts.id DESC LIMIT :n) AS p ORDER BY p.id DESC LIMIT :n")
-    params = {"authors": authors, "n": limit, **({"below": below} if below is not None else {}),
-              **({"above": above} if above is not None else {})}
-    return list(await db.scalars(sql, params))
+    return list(await db.scalars(sql, {"authors": authors, "n": limit, "below": below, "above": above}))
 
 
 async def public(db: AsyncSession, viewer: Account | None, page: Page) -> list[Post]:

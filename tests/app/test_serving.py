@@ -432,6 +432,15 @@ def test_a_kept_list_is_packed_out_of_the_garbage_collectors_sight():
     assert select_page(packed, 5, 2, 0.0) == select_page(kept, 5, 2, 0.0)
 
 
+async def _ranked_at_least(calls: list[int], n: int) -> None:
+    """Wait (up to 5 s) until the refresher has ranked `n` lists."""
+    import asyncio
+    for _ in range(100):
+        if len(calls) >= n:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def _counting_rank(serving, monkeypatch) -> list[int]:
     calls: list[int] = []
     rank = serving._rank
@@ -533,10 +542,7 @@ async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(
         before = serving._ranked.get(p["ann"].id).stored_at
         calls = await _counting_rank(serving, monkeypatch)
         await serving.start()
-        for _ in range(100):
-            if calls:
-                break
-            await asyncio.sleep(0.05)
+        await _ranked_at_least(calls, 1)
         assert calls and calls[0] == p["ann"].id
         await asyncio.sleep(0.1)
         assert serving._ranked.get(p["ann"].id).stored_at > before  # a newer list, ready for the next request
@@ -563,10 +569,7 @@ async def test_the_refresher_ranks_a_list_again_after_the_viewers_likes(settings
         await serving.feed(db, p["ann"], limit=3)
         assert calls == []
         await serving.start()
-        for _ in range(100):
-            if calls:
-                break
-            await asyncio.sleep(0.05)
+        await _ranked_at_least(calls, 1)
         assert calls == [p["ann"].id]
         await asyncio.sleep(0.1)
         assert not serving._ranked.get(p["ann"].id).stale
@@ -586,18 +589,12 @@ async def test_the_refresher_ranks_again_only_for_viewers_who_asked_since(settin
         await serving.feed(db, p["ann"], limit=3)
         calls = await _counting_rank(serving, monkeypatch)
         await serving.start()
-        for _ in range(100):
-            if calls:
-                break
-            await asyncio.sleep(0.05)
+        await _ranked_at_least(calls, 1)
         assert calls == [p["ann"].id]
         await asyncio.sleep(1.0)  # more than three TTLs: the list expires, nobody asked, nothing ranks
         assert calls == [p["ann"].id]
         await serving.feed(db, p["ann"], limit=3)  # ranks in the request (the list expired)
-        for _ in range(100):
-            if len(calls) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        await _ranked_at_least(calls, 3)
         assert calls == [p["ann"].id] * 3  # ... and the refresher follows that request once more
     finally:
         await serving.stop()
