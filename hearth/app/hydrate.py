@@ -10,14 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.services import accounts as account_service
 from hearth.services import posts as post_service
+from hearth.services import status_data
 from hearth.services.events import EventBuffer
+from hearth.services.status_data import PostData
 from hearth.serving.service import FeedPage, PersonSuggestion
 from hearth.storage.models import Account, Post
 
 
 @dataclass
 class ShownPost:
-    post: Post  # loaded with posts.POST_LOAD (author; for a reblog, the original and its author)
+    post: Post | PostData  # Post: loaded with posts.POST_LOAD (author; for a reblog, the original and its author)
     score: float
     reason: str
     source: str
@@ -33,7 +35,16 @@ class ShownPerson:
 
 
 async def feed_entries(db: AsyncSession, page: FeedPage) -> list[ShownPost]:
-    posts = await post_service.load_many(db, [e.post_id for e in page.entries])
+    """The page's posts as ORM objects (for the web pages' templates)."""
+    return _shown(page, await post_service.load_many(db, [e.post_id for e in page.entries]))
+
+
+async def feed_data(db: AsyncSession, page: FeedPage) -> list[ShownPost]:
+    """The page's posts as `PostData` (for the APIs' renderer: no ORM objects on the hot path)."""
+    return _shown(page, await status_data.load(db, [e.post_id for e in page.entries]))
+
+
+def _shown(page: FeedPage, posts: dict[int, Post] | dict[int, PostData]) -> list[ShownPost]:
     return [ShownPost(posts[e.post_id], e.score, e.reason, e.source) for e in page.entries if e.post_id in posts]
 
 

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.services.errors import Forbidden, Invalid, Unauthorized
@@ -128,10 +128,14 @@ class TokenInfo:
     scopes: list[str]
 
 
+# The token and its account in one query, built once (every authenticated request runs it).
+_TOKEN_AND_ACCOUNT = (select(OAuthToken, Account).outerjoin(Account, Account.id == OAuthToken.account_id)
+                      .where(OAuthToken.token_hash == bindparam("token_hash")))
+
+
 async def resolve_token(db: AsyncSession, token: str) -> TokenInfo:
-    """The token and its account in one query (every authenticated request starts here)."""
-    found = (await db.execute(select(OAuthToken, Account).outerjoin(Account, Account.id == OAuthToken.account_id)
-                              .where(OAuthToken.token_hash == digest(token or "")))).first()
+    """The token and its account (every authenticated request starts here)."""
+    found = (await db.execute(_TOKEN_AND_ACCOUNT, {"token_hash": digest(token or "")})).first()
     if found is None or found[0].revoked_at is not None:
         raise Unauthorized("The access token is invalid")
     row, account = found

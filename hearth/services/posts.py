@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import cachetools
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import bindparam, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
@@ -18,6 +18,7 @@ from hearth.services.errors import Forbidden, Invalid, NotFound
 from hearth.services.ids import parse_id
 from hearth.services.notifications import notify
 from hearth.services.pages import Page
+from hearth.services.status_data import PostData
 from hearth.services.visibility import is_blocked_between, not_blocked, require_visible, visible_to
 from hearth.storage.models import VISIBILITIES, Account, Favourite, IdempotencyKey, Mention, Post, PostTag, utcnow
 
@@ -265,23 +266,27 @@ async def hide(db: AsyncSession, viewer: Account, post_id: int | str) -> None:
     await db.commit()
 
 
+# (True, post id) for each of `ids` the viewer favourited, (False, post id) for each it reblogged.
+_FAVOURITED_OR_REBLOGGED = select(literal(True), Favourite.post_id).where(
+    Favourite.account_id == bindparam("viewer_id"), Favourite.post_id.in_(bindparam("ids", expanding=True))
+).union_all(select(literal(False), Post.reblog_of_id).where(
+    Post.account_id == bindparam("viewer_id"), Post.reblog_of_id.in_(bindparam("ids", expanding=True))))
+
+
 @dataclass
 class ViewerState:
     favourited: bool = False
     reblogged: bool = False
 
 
-async def viewer_states(db: AsyncSession, viewer: Account | None, posts: Sequence[Post]) -> dict[int, ViewerState]:
+async def viewer_states(db: AsyncSession, viewer: Account | None,
+                        posts: Sequence[Post | PostData]) -> dict[int, ViewerState]:
     """Per original post id: whether the viewer favourited / reblogged it (one query)."""
     ids = {p.reblog_of_id or p.id for p in posts}
     states = {i: ViewerState() for i in ids}
     if viewer is None or not ids:
         return states
-    favourited = select(literal(True), Favourite.post_id).where(Favourite.account_id == viewer.id,
-                                                                 Favourite.post_id.in_(ids))
-    reblogged = select(literal(False), Post.reblog_of_id).where(Post.account_id == viewer.id,
-                                                                Post.reblog_of_id.in_(ids))
-    for is_favourite, pid in await db.execute(favourited.union_all(reblogged)):
+    for is_favourite, pid in await db.execute(_FAVOURITED_OR_REBLOGGED, {"viewer_id": viewer.id, "ids": list(ids)}):
         if is_favourite:
             states[pid].favourited = True
         else:
@@ -317,7 +322,7 @@ class Extras:
 _EXTRAS: cachetools.LRUCache = cachetools.LRUCache(maxsize=50_000)
 
 
-async def mentions_and_tags(db: AsyncSession, posts: Sequence[Post]) -> Extras:
+async def mentions_and_tags(db: AsyncSession, posts: Sequence[Post | PostData]) -> Extras:
     """Mentioned accounts and hashtags of already-visible posts (for rendering): from the cache,
     else one query for all the posts it lacks."""
     keys = {p.id: (p.id, p.created_at, p.edited_at) for p in posts}

@@ -4,14 +4,18 @@ The ranked "For you" feed lives in `hearth.serving`."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, exists, or_, select, text
+from sqlalchemy import Select, and_, bindparam, exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from hearth.services import status_data
 from hearth.services.accounts import get_account
 from hearth.services.pages import Page
 from hearth.services.posts import POST_LOAD
+from hearth.services.status_data import PostData
 from hearth.services.visibility import not_blocked, not_muted, visible_to
 from hearth.storage.models import Account, Follow, Id, Post, PostTag
 
@@ -32,6 +36,8 @@ async def _run(db: AsyncSession, q, page: Page) -> list[Post]:  # noqa: ANN001 -
 
 
 SEEK_AUTHORS_MAX = 400  # following more than this: one scan of posts by id instead of a sort of their posts
+_FOLLOWED = (select(Follow.target_account_id).where(Follow.account_id == bindparam("viewer_id"))
+             .limit(bindparam("n")))
 
 
 class _ViewerParam:
@@ -56,6 +62,35 @@ def _home_by_ids():  # noqa: ANN202 - a Select
             .order_by(Post.id.desc()))
 
 
+@functools.cache
+def _home_data_by_ids():  # noqa: ANN202 - a Select
+    """`_home_by_ids` read as `PostData` rows (posts joined to their authors, no ORM objects)."""
+    _, rules = _home_rules(_ViewerParam())
+    return (status_data.select_data().where(Post.id.in_(bindparam("ids", expanding=True)), *rules)
+            .order_by(Post.id.desc()))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a home query loads: ORM posts (the web pages) or `PostData` (the API's hot path)."""
+
+    by_ids: Callable[[], Select]  # the rules on `ids` for `viewer_id`, newest first
+    full: Callable[[], Select]  # the same columns, unfiltered
+    fetch: Callable[..., Awaitable[list]]  # (db, statement, params) -> rows
+
+
+async def _posts(db: AsyncSession, q, params: dict | None = None) -> list:  # noqa: ANN001 - a Select
+    return list(await db.scalars(q, params))
+
+
+async def _data(db: AsyncSession, q, params: dict | None = None) -> list:  # noqa: ANN001 - a Select
+    return await status_data.from_rows(db, (await db.execute(q, params)).all())
+
+
+_ORM = _Shape(_home_by_ids, lambda: select(Post).options(*POST_LOAD), _posts)
+_DATA = _Shape(_home_data_by_ids, status_data.select_data, _data)
+
+
 async def home(db: AsyncSession, viewer: Account, page: Page) -> list[Post]:
     """Posts and reblogs of followed accounts and one's own, newest first. Replies show when
     they answer oneself or someone the viewer follows (as Mastodon does).
@@ -65,23 +100,31 @@ async def home(db: AsyncSession, viewer: Account, page: Page) -> list[Post]:
     everyone else's posts between two of the viewer's); the rules then run on those ids, and
     on the next two pages' worth below them until the page is full. Exact, since each batch
     is every author post between two ids."""
+    return await _home(db, viewer, page, _ORM)
+
+
+async def home_data(db: AsyncSession, viewer: Account, page: Page) -> list[PostData]:
+    """`home` as `PostData` (for rendering without ORM objects)."""
+    return await _home(db, viewer, page, _DATA)
+
+
+async def _home(db: AsyncSession, viewer: Account, page: Page, shape: _Shape) -> list:
     if page.min_id is None:
-        followed = select(Follow.target_account_id).where(Follow.account_id == viewer.id)
-        authors = [viewer.id, *await db.scalars(followed.limit(SEEK_AUTHORS_MAX))]
+        authors = [viewer.id, *await db.scalars(_FOLLOWED, {"viewer_id": viewer.id, "n": SEEK_AUTHORS_MAX})]
         if len(authors) <= SEEK_AUTHORS_MAX:
-            return await _home_seek(db, viewer.id, authors, page)
+            return await _home_seek(db, viewer.id, authors, page, shape)
     followed, rules = _home_rules(viewer)
-    full = select(Post).where(or_(Post.account_id == viewer.id, Post.account_id.in_(followed)), *rules)
-    return await _run(db, full, page)
+    full = shape.full().where(or_(Post.account_id == viewer.id, Post.account_id.in_(followed)), *rules)
+    return page.finish(await shape.fetch(db, page.apply(full, Post.id)))
 
 
-async def _home_seek(db: AsyncSession, viewer_id: int, authors: list[int], page: Page) -> list[Post]:
+async def _home_seek(db: AsyncSession, viewer_id: int, authors: list[int], page: Page, shape: _Shape) -> list:
     batch = 2 * page.limit
     below, posts = page.max_id, []
     while True:
         ids = await newest_ids(db, authors, batch, below=below, above=page.since_id)
         if ids:
-            posts += await db.scalars(_home_by_ids(), {"viewer_id": viewer_id, "ids": ids})
+            posts += await shape.fetch(db, shape.by_ids(), {"viewer_id": viewer_id, "ids": ids})
         if len(posts) >= page.limit or len(ids) < batch:
             return posts[:page.limit]
         below = ids[-1]
@@ -93,12 +136,18 @@ async def newest_ids(db: AsyncSession, authors: list[int], limit: int, below: in
     merged by the database."""
     if db.bind is not None and db.bind.dialect.name == "postgresql":
         return await _newest_ids_lateral(db, authors, limit, below, above)
-    q = select(Post.id).where(Post.account_id.in_(authors)).order_by(Post.id.desc()).limit(limit)
-    if below is not None:
-        q = q.where(Post.id < below)
-    if above is not None:
-        q = q.where(Post.id > above)
-    return list(await db.scalars(q))
+    q = _newest_ids(below is not None, above is not None)
+    return list(await db.scalars(q, {"authors": authors, "n": limit, "below": below, "above": above}))
+
+
+@functools.cache
+def _newest_ids(below: bool, above: bool):  # noqa: ANN202 - a Select
+    q = select(Post.id).where(Post.account_id.in_(bindparam("authors", expanding=True)))
+    if below:
+        q = q.where(Post.id < bindparam("below"))
+    if above:
+        q = q.where(Post.id > bindparam("above"))
+    return q.order_by(Post.id.desc()).limit(bindparam("n"))
 
 
 async def _newest_ids_lateral(db: AsyncSession, authors: list[int], limit: int, below: int | None,

@@ -153,20 +153,31 @@ async def post_watermark(db: AsyncSession, cutoff: datetime) -> int:
     return lo
 
 
+# The hot per-request statements are built once, the viewer a bound parameter (building a
+# five-branch UNION took longer than running it).
+_VIEWER = bindparam("viewer_id")
+_VIEWER_CONTEXT = union_all(
+    select(literal("f"), Follow.target_account_id, Follow.id).where(Follow.account_id == _VIEWER),
+    select(literal("x"), Block.target_account_id, literal(0)).where(Block.account_id == _VIEWER),
+    select(literal("x"), Block.account_id, literal(0)).where(Block.target_account_id == _VIEWER),
+    select(literal("x"), Mute.target_account_id, literal(0)).where(Mute.account_id == _VIEWER),
+    select(literal("x"), EventRow.target_id, literal(0)).where(
+        EventRow.account_id == _VIEWER, EventRow.verb == "hide", EventRow.target_kind == "account"),
+)
+_LATEST_ACTION = (select(EventRow.id).where(EventRow.account_id == _VIEWER, text(ACTION_VERBS_SQL))
+                  .order_by(EventRow.id.desc()).limit(1))
+_ACTIONS_SINCE = (select(EventRow.verb, EventRow.target_kind, EventRow.target_id)
+                  .where(EventRow.account_id == _VIEWER, EventRow.id > bindparam("after_id"), text(ACTION_VERBS_SQL))
+                  .order_by(EventRow.id).limit(bindparam("n")))
+_USERNAMES = select(Account.id, Account.username).where(Account.id.in_(bindparam("ids", expanding=True)))
+
+
 async def viewer_context(db: AsyncSession, viewer_id: int, now: datetime, window_start: datetime,
                          watermark: int) -> ViewerContext:
     """Follows, blocks (both ways), mutes and dismissed accounts in one round trip."""
-    q = union_all(
-        select(literal("f"), Follow.target_account_id, Follow.id).where(Follow.account_id == viewer_id),
-        select(literal("x"), Block.target_account_id, literal(0)).where(Block.account_id == viewer_id),
-        select(literal("x"), Block.account_id, literal(0)).where(Block.target_account_id == viewer_id),
-        select(literal("x"), Mute.target_account_id, literal(0)).where(Mute.account_id == viewer_id),
-        select(literal("x"), EventRow.target_id, literal(0)).where(
-            EventRow.account_id == viewer_id, EventRow.verb == "hide", EventRow.target_kind == "account"),
-    )
     ctx = ViewerContext(viewer_id, now, window_start, watermark)
     follows: list[tuple[int, int]] = []
-    for kind, account_id, follow_id in await db.execute(q):
+    for kind, account_id, follow_id in await db.execute(_VIEWER_CONTEXT, {"viewer_id": viewer_id}):
         if kind == "f":
             ctx.following.add(int(account_id))
             follows.append((int(follow_id), int(account_id)))
@@ -211,18 +222,14 @@ async def latest_action(db: AsyncSession, viewer_id: int) -> int:
     like, hide, ...): per-viewer caches keyed by it are recomputed as soon as the viewer acts,
     in every worker. One backward seek on the partial index of actions (the constant clause
     lets SQLite use it; the viewer's impressions are many and would otherwise be walked)."""
-    q = (select(EventRow.id).where(EventRow.account_id == viewer_id, text(ACTION_VERBS_SQL))
-         .order_by(EventRow.id.desc()).limit(1))
-    return int(await db.scalar(q) or 0)
+    return int(await db.scalar(_LATEST_ACTION, {"viewer_id": viewer_id}) or 0)
 
 
 async def actions_since(db: AsyncSession, viewer_id: int, after_id: int, limit: int) -> list[tuple[str, str, int]]:
     """The viewer's actions (verb, target kind, target id) after event `after_id`, oldest first,
     at most `limit` (on the partial index of actions, as `latest_action`)."""
-    q = (select(EventRow.verb, EventRow.target_kind, EventRow.target_id)
-         .where(EventRow.account_id == viewer_id, EventRow.id > after_id, text(ACTION_VERBS_SQL))
-         .order_by(EventRow.id).limit(limit))
-    return [(str(v), str(k), int(t)) for v, k, t in await db.execute(q)]
+    rows = await db.execute(_ACTIONS_SINCE, {"viewer_id": viewer_id, "after_id": after_id, "n": limit})
+    return [(str(v), str(k), int(t)) for v, k, t in rows]
 
 
 async def author_affinity(db: AsyncSession, viewer_id: int, recent: int = 200) -> dict[int, float]:
@@ -260,7 +267,7 @@ async def usernames(db: AsyncSession, account_ids: Iterable[int]) -> dict[int, s
     ids = list(set(account_ids))
     if not ids:
         return {}
-    return {i: u for i, u in await db.execute(select(Account.id, Account.username).where(Account.id.in_(ids)))}
+    return {i: u for i, u in await db.execute(_USERNAMES, {"ids": ids})}
 
 
 # ---- post sources ------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ replay from its own tables, and both rank with exactly this code.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import TypeVar, overload
 
 from hearth.serving.candidates import FOLLOWING, PostFacts
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -109,19 +111,31 @@ def select_page(scored: Sequence[Scored], limit: int, max_per_author: int,
                 out_of_network_share: float) -> list[Scored]:
     """Best first, at most `max_per_author` posts per author, about `out_of_network_share` of the
     page from accounts the viewer does not follow (the other side fills in when one runs short)."""
-    # A kept list is in order already: read from its head only.
-    ordered = scored if isinstance(scored, PackedKept) else sorted(scored, key=lambda s: (-s.score, -s.facts.id))
+    if isinstance(scored, PackedKept):  # in order already; choose on the packed rows, unpack the page only
+        rows = _choose(scored.rows, limit, max_per_author, out_of_network_share,
+                       lambda r: r[1], lambda r: FOLLOWING in r[7])
+        chosen = [_unpack(r) for r in rows]
+    else:
+        chosen = _choose(sorted(scored, key=lambda s: (-s.score, -s.facts.id)), limit, max_per_author,
+                         out_of_network_share, lambda s: s.facts.author, lambda s: s.in_network)
+    return sorted(chosen, key=lambda s: (-s.score, -s.facts.id))
+
+
+def _choose(ordered: Sequence[T], limit: int, max_per_author: int, out_of_network_share: float,
+            author: Callable[[T], int], in_network: Callable[[T], bool]) -> list[T]:
     want_out = round(limit * out_of_network_share)
     quota = {False: want_out, True: limit - want_out}
     per_author: dict[int, int] = {}
-    chosen: list[Scored] = []
-    leftovers: list[Scored] = []
+    chosen: list[T] = []
+    leftovers: list[T] = []
     for s in ordered:  # first pass: each side up to its quota
-        if per_author.get(s.facts.author, 0) >= max_per_author:
+        by = author(s)
+        if per_author.get(by, 0) >= max_per_author:
             continue
-        if quota[s.in_network] > 0:
-            quota[s.in_network] -= 1
-            per_author[s.facts.author] = per_author.get(s.facts.author, 0) + 1
+        side = in_network(s)
+        if quota[side] > 0:
+            quota[side] -= 1
+            per_author[by] = per_author.get(by, 0) + 1
             chosen.append(s)
         else:
             leftovers.append(s)
@@ -130,10 +144,11 @@ def select_page(scored: Sequence[Scored], limit: int, max_per_author: int,
     for s in leftovers:  # second pass: a side that ran short leaves its places to the other
         if len(chosen) == limit:
             break
-        if per_author.get(s.facts.author, 0) < max_per_author:
-            per_author[s.facts.author] = per_author.get(s.facts.author, 0) + 1
+        by = author(s)
+        if per_author.get(by, 0) < max_per_author:
+            per_author[by] = per_author.get(by, 0) + 1
             chosen.append(s)
-    return sorted(chosen, key=lambda s: (-s.score, -s.facts.id))
+    return chosen
 
 
 def _names(ids: list[int], names: Mapping[int, str]) -> list[str]:

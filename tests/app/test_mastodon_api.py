@@ -336,6 +336,42 @@ async def test_a_reused_post_id_renders_its_own_mentions_and_tags(client):
     assert [t["name"] for t in again["tags"]] == ["blues"] and [m["username"] for m in again["mentions"]] == ["cat"]
 
 
+async def test_home_renders_each_change_and_only_the_viewers_own_flags(client):
+    """Home renders from plain rows and a cache of each post's shared part; what it shows must
+    equal the single-status route (ORM objects), follow every change to a post or its author,
+    and keep one viewer's flags from another."""
+    app = await new_app(client)
+    ann, bob, cat = [await sign_up(client, app, n) for n in ("ann", "bob", "cat")]
+    ann_id = (await client.get("/api/v1/accounts/verify_credentials", headers=ann)).json()["id"]
+    for who in (bob, cat):
+        assert (await client.post(f"/api/v1/accounts/{ann_id}/follow", headers=who)).status_code == 200
+    post = (await client.post("/api/v1/statuses", headers=ann, json={"status": "@bob hello #jazz"})).json()
+    assert (await client.post(f"/api/v1/statuses/{post['id']}/reblog", headers=cat)).status_code == 200
+
+    async def home(who: dict) -> list[dict]:
+        r = await client.get("/api/v1/timelines/home", headers=who)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def single(who: dict, status_id: str) -> dict:
+        return (await client.get(f"/api/v1/statuses/{status_id}", headers=who)).json()
+
+    first = await home(bob)
+    assert first == [await single(bob, post["id"])] and first[0]["tags"][0]["name"] == "jazz"
+    assert first[0]["mentions"][0]["username"] == "bob" and first[0]["favourites_count"] == 0
+    assert (await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=cat)).status_code == 200
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=ann, data={"display_name": "Ann A."})
+    assert r.status_code == 200
+    after = (await home(bob))[0]
+    assert (after["favourites_count"], after["favourited"], after["account"]["display_name"]) == (1, False, "Ann A.")
+    assert after == await single(bob, post["id"])
+    cats = await home(cat)  # cat follows ann and sees its own reblog too
+    boosted = next(s for s in cats if s["reblog"] is not None)
+    assert boosted["reblog"]["id"] == post["id"] and boosted["reblogged"] and boosted["favourited"]
+    assert boosted == await single(cat, boosted["id"])
+    assert all(s["favourited"] for s in cats) and not (await home(bob))[0]["favourited"]
+
+
 async def test_accounts_relationships_and_profile(client):
     app = await new_app(client)
     ann, bob = await sign_up(client, app, "ann"), await sign_up(client, app, "bob")

@@ -123,21 +123,21 @@ async def test_home_fast_path_matches_the_full_query(db, monkeypatch):
     for p in people[1:3]:
         await posts.reblog(db, p, originals[3].id)  # reblogs of a muted author: not in home
 
-    async def pages(limit: int) -> list[list[int]]:
+    async def pages(limit: int, home=timelines.home) -> list[list[int]]:  # noqa: ANN001 - home or home_data
         out, max_id = [], None
         while True:
-            page = [p.id for p in await timelines.home(db, viewer, Page(max_id=max_id, limit=limit))]
+            page = [p.id for p in await home(db, viewer, Page(max_id=max_id, limit=limit))]
             if not page:
                 return out
             out.append(page)
             max_id = page[-1]
 
     for limit in (1, 3, 20):
-        fast = await pages(limit)
+        fast, fast_data = await pages(limit), await pages(limit, timelines.home_data)
         monkeypatch.setattr(timelines, "SEEK_AUTHORS_MAX", 0)  # every page by the full query
-        full = await pages(limit)
+        full, full_data = await pages(limit), await pages(limit, timelines.home_data)
         monkeypatch.undo()
-        assert fast == full and sum(map(len, full)) > 40
+        assert fast == full == fast_data == full_data and sum(map(len, full)) > 40
     middle = full[len(full) // 2][0]  # above an id (since_id): the newest above it, on both paths
     fast_since = [p.id for p in await timelines.home(db, viewer, Page(since_id=middle, limit=5))]
     monkeypatch.setattr(timelines, "SEEK_AUTHORS_MAX", 0)

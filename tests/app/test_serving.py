@@ -430,6 +430,22 @@ def test_a_kept_list_is_packed_out_of_the_garbage_collectors_sight():
     assert [row for row in packed.rows if gc.is_tracked(row)] == []
     assert all(gc.is_tracked(s) for s in kept)  # as objects, every entry stays tracked
     assert select_page(packed, 5, 2, 0.0) == select_page(kept, 5, 2, 0.0)
+    # The page is chosen on the packed rows: the same page as from objects, with both networks mixed.
+    mixed = [Scored(dataclasses.replace(s.facts, sources={"following"} if s.facts.id % 3 else {"popular"}),
+                    s.value, s.freshness, s.score, s.ranker) for s in kept]
+    for limit, cap, share in ((5, 2, 0.3), (20, 1, 0.5), (12, 3, 0.9), (40, 2, 0.2)):
+        page = select_page(PackedKept.of(mixed), limit, cap, share)
+        assert page == select_page(mixed, limit, cap, share) and len(page) == min(limit, 7 * cap)
+
+
+async def _until(condition, seconds: float = 5.0) -> bool:  # noqa: ANN001 - a callable
+    """Whether `condition()` came true within `seconds` (checked every 10 ms)."""
+    import asyncio
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(condition())
 
 
 async def _ranked_at_least(calls: list[int], n: int) -> None:
@@ -532,20 +548,20 @@ async def test_no_ranked_list_outlives_the_seen_grace_period(settings, db, monke
 
 
 async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(settings, db, monkeypatch):
-    import asyncio
     engine = make_engine(settings.database_url)
     serving = ServingState(settings.model_copy(update={"feed_cache_seconds": 0.4, "feed_refresh_seconds": 0.05}),
                            make_sessionmaker(engine))
     try:
         p, made = await _community(db)
         await serving.feed(db, p["ann"], limit=3)
-        before = serving._ranked.get(p["ann"].id).stored_at
+        before_list = serving._ranked.get(p["ann"].id)
+        before = before_list.stored_at
         calls = await _counting_rank(serving, monkeypatch)
         await serving.start()
         await _ranked_at_least(calls, 1)
         assert calls and calls[0] == p["ann"].id
-        await asyncio.sleep(0.1)
-        assert serving._ranked.get(p["ann"].id).stored_at > before  # a newer list, ready for the next request
+        # a newer list, ready for the next request (the ranking may still be under way on a busy machine)
+        assert await _until(lambda: (serving._ranked.get(p["ann"].id) or before_list).stored_at > before)
         n = len(calls)
         await serving.feed(db, p["ann"], limit=3)
         assert len(calls) == n  # served from the refreshed list
@@ -557,7 +573,6 @@ async def test_the_refresher_ranks_active_viewers_lists_again_in_the_background(
 async def test_the_refresher_ranks_a_list_again_after_the_viewers_likes(settings, db, monkeypatch):
     """A like only takes the post out of the kept list at once; the refresher then ranks the list
     again in the background (the model reads the like too), though the list is not old."""
-    import asyncio
     engine = make_engine(settings.database_url)
     serving = ServingState(settings.model_copy(update={"feed_cache_seconds": 600.0, "feed_refresh_seconds": 0.05}),
                            make_sessionmaker(engine))
@@ -571,8 +586,7 @@ async def test_the_refresher_ranks_a_list_again_after_the_viewers_likes(settings
         await serving.start()
         await _ranked_at_least(calls, 1)
         assert calls == [p["ann"].id]
-        await asyncio.sleep(0.1)
-        assert not serving._ranked.get(p["ann"].id).stale
+        assert await _until(lambda: not serving._ranked.get(p["ann"].id).stale)
     finally:
         await serving.stop()
         await engine.dispose()

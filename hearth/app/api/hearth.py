@@ -61,7 +61,7 @@ async def feed(request: Request, limit: Annotated[int, Query(ge=1, le=40)] = 20,
     """One page of the ranked "For you" feed; pass `next_cursor` back as `cursor` for the next.
     At the end `next_cursor` is null and `caught_up` true: the viewer has seen everything worth showing."""
     page = await request.app.state.serving.feed(db, viewer, limit, cursor or None)
-    shown = await hydrate.feed_entries(db, page)
+    shown = await hydrate.feed_data(db, page)
     hydrate.record_impressions(request.app.state.events, viewer.id, shown, "api")
     statuses = await Renderer.for_request(request, viewer).statuses(db, [e.post for e in shown])
     return {"entries": [{"status": s, "score": e.score, "reason": e.reason, "source": e.source}

@@ -13,16 +13,23 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import cachetools
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearth.services import posts as post_service
+from hearth.services import status_data
 from hearth.services.graph import Relationship
 from hearth.services.posts import MENTION_RE, TAG_RE
+from hearth.services.status_data import AuthorData, PostData
 from hearth.storage.models import Account, Notification, OAuthApp, Post
 
 URL_RE = re.compile(r"(?<![\w@/])https?://[^\s<>\"']+", re.IGNORECASE)
 TRAILING = ".,;:!?'\")]"
+
+# (base URL, domain, post id) -> (its PostData, the viewer-independent status). An entry is used
+# only while the post's data is equal, so no write needs to find it; a changed post replaces it.
+_RENDERED: cachetools.LRUCache = cachetools.LRUCache(maxsize=20_000)
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -103,10 +110,10 @@ class Renderer:
         return cls(str(request.base_url).rstrip("/"), request.app.state.settings.instance_domain, viewer)
 
     # ---- accounts ---------------------------------------------------------------------------
-    def profile_url(self, account: Account | post_service.Mentioned) -> str:
+    def profile_url(self, account: Account | AuthorData | post_service.Mentioned) -> str:
         return f"{self.base}/@{account.username}"
 
-    def account(self, a: Account) -> dict[str, Any]:
+    def account(self, a: Account | AuthorData) -> dict[str, Any]:
         avatar = f"{self.base}/avatars/{a.id}.svg"
         header = f"{self.base}/headers/default.svg"
         return {
@@ -143,51 +150,71 @@ class Renderer:
     def tag(self, name: str) -> dict[str, Any]:
         return {"name": name, "url": f"{self.base}/tags/{quote(name)}", "history": [], "following": False}
 
-    def status_url(self, post: Post) -> str:
+    def status_url(self, post: Post | PostData) -> str:
         return f"{self.base}/posts/{post.id}"  # the web UI's page for a post
 
-    async def statuses(self, db: AsyncSession, rows: Sequence[Post], with_source: bool = False) -> list[dict]:
-        """Statuses for posts loaded with POST_LOAD (viewer flags, mentions and tags in three queries)."""
-        states = await post_service.viewer_states(db, self.viewer, rows)
-        extras = await post_service.mentions_and_tags(
-            db, [*rows, *(p.reblog for p in rows if p.reblog_of_id is not None and p.reblog)])
-        return [self._status(p, states, extras, with_source) for p in rows]
+    async def statuses(self, db: AsyncSession, rows: Sequence[Post | PostData],
+                       with_source: bool = False) -> list[dict]:
+        """Statuses for posts loaded with POST_LOAD, or as `PostData`. Each original's
+        viewer-independent part comes from the cache when its data is unchanged; the rest is
+        rendered with its mentions and tags (one query); the viewer's flags in one more."""
+        data = [p if isinstance(p, PostData) else status_data.of_post(p) for p in rows]
+        states = await post_service.viewer_states(db, self.viewer, data)
+        originals = {o.id: o for o in (p.reblog or p for p in data)}
+        shared = {}
+        for post_id, post in originals.items():
+            hit = _RENDERED.get((self.base, self.domain, post_id))
+            if hit is not None and hit[0] == post:
+                shared[post_id] = hit[1]
+        missing = [o for i, o in originals.items() if i not in shared]
+        if missing:
+            extras = await post_service.mentions_and_tags(db, missing)
+            for post in missing:
+                shared[post.id] = self._shared(post, extras)
+                _RENDERED[(self.base, self.domain, post.id)] = (post, shared[post.id])
+        out = []
+        for p in data:
+            original = p.reblog or p
+            state = states.get(original.id) or post_service.ViewerState()
+            inner = {**shared[original.id], "favourited": state.favourited, "reblogged": state.reblogged}
+            if p.reblog is None:
+                out.append({**inner, "text": p.text} if with_source else inner)
+                continue
+            uri = f"{self.base}/users/{p.account.username}/statuses/{p.id}/activity"
+            out.append({**inner, "id": str(p.id), "uri": uri,
+                        "created_at": iso(p.created_at), "account": self.account(p.account), "content": "",
+                        "visibility": p.visibility, "spoiler_text": "", "sensitive": False, "mentions": (), "tags": (),
+                        "in_reply_to_id": None, "in_reply_to_account_id": None, "language": None, "edited_at": None,
+                        "reblog": inner})
+        return out
 
-    async def status(self, db: AsyncSession, post: Post, with_source: bool = False) -> dict[str, Any]:
+    async def status(self, db: AsyncSession, post: Post | PostData, with_source: bool = False) -> dict[str, Any]:
         return (await self.statuses(db, [post], with_source))[0]
 
-    def _status(self, p: Post, states: dict, extras: post_service.Extras, with_source: bool) -> dict[str, Any]:
-        state = states.get(p.reblog_of_id or p.id) or post_service.ViewerState()
-        if p.reblog_of_id is not None and p.reblog is not None:
-            inner = self._status(p.reblog, states, extras, False)
-            return {**inner, "id": str(p.id), "uri": f"{self.base}/users/{p.account.username}/statuses/{p.id}/activity",
-                    "created_at": iso(p.created_at), "account": self.account(p.account), "content": "",
-                    "visibility": p.visibility, "spoiler_text": "", "sensitive": False, "mentions": [], "tags": [],
-                    "in_reply_to_id": None, "in_reply_to_account_id": None, "language": None, "edited_at": None,
-                    "reblog": inner}
+    def _shared(self, p: PostData, extras: post_service.Extras) -> dict[str, Any]:
+        """What every viewer sees of an original post (flags follow). Lists are tuples: the
+        cached dicts then hold no tracked containers, and the garbage collector untracks them."""
         mentioned = extras.mentions.get(p.id, [])
-        out = {
+        account = self.account(p.account)
+        account.update(emojis=(), roles=(), fields=tuple(account["fields"]))
+        return {
             "id": str(p.id), "uri": f"{self.base}/users/{p.account.username}/statuses/{p.id}",
             "url": self.status_url(p), "created_at": iso(p.created_at), "edited_at": iso(p.edited_at),
-            "account": self.account(p.account),
+            "account": account,
             "content": text_to_html(p.text, self.base, {a.username_key: self.profile_url(a)
                                                         for a in (p.account, *mentioned)}, self.domain),
             "visibility": p.visibility, "sensitive": bool(p.sensitive), "spoiler_text": p.spoiler_text or "",
-            "media_attachments": [], "application": None,
-            "mentions": [{"id": str(a.id), "username": a.username, "url": self.profile_url(a), "acct": a.username}
-                         for a in mentioned],
-            "tags": [self.tag(t) for t in extras.tags.get(p.id, [])], "emojis": [],
+            "media_attachments": (), "application": None,
+            "mentions": tuple({"id": str(a.id), "username": a.username, "url": self.profile_url(a), "acct": a.username}
+                              for a in mentioned),
+            "tags": tuple(self.tag(t) for t in extras.tags.get(p.id, [])), "emojis": (),
             "reblogs_count": max(0, p.reblogs_count or 0), "favourites_count": max(0, p.favourites_count or 0),
             "replies_count": max(0, p.replies_count or 0),
             "in_reply_to_id": str(p.in_reply_to_id) if p.in_reply_to_id is not None else None,
             "in_reply_to_account_id": str(p.in_reply_to_account_id) if p.in_reply_to_account_id is not None else None,
             "reblog": None, "poll": None, "card": None, "language": p.language,
-            "favourited": state.favourited, "reblogged": state.reblogged, "muted": False, "bookmarked": False,
-            "pinned": False,
+            "favourited": False, "reblogged": False, "muted": False, "bookmarked": False, "pinned": False,
         }
-        if with_source:
-            out["text"] = p.text
-        return out
 
     # ---- notifications ----------------------------------------------------------------------
     async def notifications(self, db: AsyncSession, rows: Sequence[Notification]) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ async def home(request: Request, response: Response, db: AsyncSession = Depends(
     page = page_from(params)
     if _no_results(params):
         return []
-    rows = await timelines.home(db, viewer, page)
+    rows = await timelines.home_data(db, viewer, page)
     link_ids(request, response, [p.id for p in rows])
     return await Renderer.for_request(request, viewer).statuses(db, rows)
 
@@ -129,7 +129,7 @@ async def list_timeline(list_id: str, request: Request, response: Response, db: 
     cursor = decode_cursor(max_id) if max_id and not newer_than else None
     # Mastodon clients cannot report impressions, so what is served is recorded as seen.
     page = await request.app.state.serving.feed(db, viewer, limit, cursor)
-    shown = await hydrate.feed_entries(db, page)
+    shown = await hydrate.feed_data(db, page)
     hydrate.record_impressions(request.app.state.events, viewer.id, shown, "mastodon_list")
     rows = [e.post for e in shown]
     next_cursor = page.cursor
