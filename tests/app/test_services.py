@@ -178,3 +178,22 @@ async def test_search(db):
     assert [a.username for a in (await search.search(db, bob, "an", type_="accounts")).accounts] == ["ann"]
     assert (await search.search(db, bob, "#mus", type_="hashtags")).hashtags == [("music", 1)]
     assert (await search.search(db, bob, "100%", type_="statuses")).statuses == []
+
+
+async def test_post_data_read_with_core_equals_the_loaded_posts(db):
+    """Hot lists read `PostData` with Core; every other route converts loaded ORM posts. Both must
+    give the same values (the renderer's cache compares them), reblogs with their originals."""
+    from hearth.services import status_data
+    ann, bob, _ = await _people(db)
+    await accounts.update_profile(db, ann, display_name="Ann", note="hi @bob")
+    first = await posts.create_post(db, ann, "@bob hello #jazz", spoiler_text="cw", sensitive=True, language="en")
+    reply = await posts.create_post(db, bob, "hi", in_reply_to_id=first.id)
+    boost = await posts.reblog(db, bob, first.id)
+    ids = [first.id, reply.id, boost.id]
+    db.expunge_all()
+    read = await status_data.load(db, ids)
+    loaded = await posts.load_many(db, ids)
+    assert set(read) == set(ids)
+    assert {i: status_data.of_post(p) for i, p in loaded.items()} == read
+    assert read[boost.id].reblog == read[first.id] and read[first.id].account.display_name == "Ann"
+    assert read[reply.id].in_reply_to_account_id == ann.id and read[first.id].replies_count == 1

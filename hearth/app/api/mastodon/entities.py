@@ -27,9 +27,11 @@ from hearth.storage.models import Account, Notification, OAuthApp, Post
 URL_RE = re.compile(r"(?<![\w@/])https?://[^\s<>\"']+", re.IGNORECASE)
 TRAILING = ".,;:!?'\")]"
 
-# (base URL, domain, post id) -> (its PostData, the viewer-independent status). An entry is used
-# only while the post's data is equal, so no write needs to find it; a changed post replaces it.
-_RENDERED: cachetools.LRUCache = cachetools.LRUCache(maxsize=20_000)
+# (base URL, domain, post id) -> (`_version` of its data, the viewer-independent status). An entry
+# is used only while the post's data is equal, so no write needs to find it; a changed post
+# replaces it. Each entry is two objects the garbage collector tracks (a dict holding dicts stays
+# tracked), so the size is kept to about the posts that recent pages show: a few thousand.
+_RENDERED: cachetools.LRUCache = cachetools.LRUCache(maxsize=8192)
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -97,6 +99,12 @@ def _text_to_html(text: str, base: str, mention_items: tuple[tuple[str, str], ..
     return "<p>" + "".join(out) + "</p>"
 
 
+def _version(post: PostData) -> tuple:
+    """The original post's data as one flat plain tuple of atoms: equal exactly when its shared part
+    renders the same, and (unlike a named tuple) untracked by the garbage collector once cached."""
+    return (*post[:-2], *post.account)
+
+
 @dataclass
 class Renderer:
     """Renders entities for one request: absolute URLs from the request, flags for its viewer."""
@@ -162,16 +170,17 @@ class Renderer:
         states = await post_service.viewer_states(db, self.viewer, data)
         originals = {o.id: o for o in (p.reblog or p for p in data)}
         shared = {}
-        for post_id, post in originals.items():
+        versions = {i: _version(o) for i, o in originals.items()}
+        for post_id, version in versions.items():
             hit = _RENDERED.get((self.base, self.domain, post_id))
-            if hit is not None and hit[0] == post:
+            if hit is not None and hit[0] == version:
                 shared[post_id] = hit[1]
         missing = [o for i, o in originals.items() if i not in shared]
         if missing:
             extras = await post_service.mentions_and_tags(db, missing)
             for post in missing:
                 shared[post.id] = self._shared(post, extras)
-                _RENDERED[(self.base, self.domain, post.id)] = (post, shared[post.id])
+                _RENDERED[(self.base, self.domain, post.id)] = (versions[post.id], shared[post.id])
         out = []
         for p in data:
             original = p.reblog or p
@@ -192,8 +201,8 @@ class Renderer:
         return (await self.statuses(db, [post], with_source))[0]
 
     def _shared(self, p: PostData, extras: post_service.Extras) -> dict[str, Any]:
-        """What every viewer sees of an original post (flags follow). Lists are tuples: the
-        cached dicts then hold no tracked containers, and the garbage collector untracks them."""
+        """What every viewer sees of an original post (flags follow). Lists are tuples, so that
+        the cached author dict and the tuples are untracked by the garbage collector."""
         mentioned = extras.mentions.get(p.id, [])
         account = self.account(p.account)
         account.update(emojis=(), roles=(), fields=tuple(account["fields"]))
@@ -207,7 +216,7 @@ class Renderer:
             "media_attachments": (), "application": None,
             "mentions": tuple({"id": str(a.id), "username": a.username, "url": self.profile_url(a), "acct": a.username}
                               for a in mentioned),
-            "tags": tuple(self.tag(t) for t in extras.tags.get(p.id, [])), "emojis": (),
+            "tags": tuple({**self.tag(t), "history": ()} for t in extras.tags.get(p.id, [])), "emojis": (),
             "reblogs_count": max(0, p.reblogs_count or 0), "favourites_count": max(0, p.favourites_count or 0),
             "replies_count": max(0, p.replies_count or 0),
             "in_reply_to_id": str(p.in_reply_to_id) if p.in_reply_to_id is not None else None,
