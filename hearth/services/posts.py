@@ -20,6 +20,7 @@ from hearth.services.notifications import notify
 from hearth.services.pages import Page
 from hearth.services.status_data import PostData
 from hearth.services.visibility import is_blocked_between, not_blocked, require_visible, visible_to
+from hearth.storage.db import core_execute
 from hearth.storage.models import VISIBILITIES, Account, Favourite, IdempotencyKey, Mention, Post, PostTag, utcnow
 
 MENTION_RE = re.compile(r"(?<![\w/@])@([A-Za-z0-9_]{1,30})(?:@([\w.-]+))?")
@@ -286,7 +287,8 @@ async def viewer_states(db: AsyncSession, viewer: Account | None,
     states = {i: ViewerState() for i in ids}
     if viewer is None or not ids:
         return states
-    for is_favourite, pid in await db.execute(_FAVOURITED_OR_REBLOGGED, {"viewer_id": viewer.id, "ids": list(ids)}):
+    params = {"viewer_id": viewer.id, "ids": list(ids)}
+    for is_favourite, pid in await core_execute(db, _FAVOURITED_OR_REBLOGGED, params):
         if is_favourite:
             states[pid].favourited = True
         else:

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hearth.storage.db import core_execute
 from hearth.storage.models import Account, Post
 
 
@@ -65,6 +66,9 @@ def select_data() -> Select:
             .join_from(Post, Account, Account.id == Post.account_id))
 
 
+_BY_IDS = select_data().where(Post.id.in_(bindparam("ids", expanding=True)))
+
+
 def _of_row(row: Sequence, reblog: PostData | None = None) -> PostData:
     return PostData(*row[:_N], AuthorData(*row[_N:]), reblog)
 
@@ -88,7 +92,7 @@ async def load(db: AsyncSession, post_ids: Sequence[int] | set[int]) -> dict[int
     """Posts by id (a reblog with its original); ids that do not exist are left out."""
     if not post_ids:
         return {}
-    rows = (await db.execute(select_data().where(Post.id.in_(list(post_ids))))).all()
+    rows = (await core_execute(db, _BY_IDS, {"ids": list(post_ids)})).all()
     return {p.id: p for p in await from_rows(db, rows)}
 
 

@@ -17,6 +17,7 @@ from hearth.services.pages import Page
 from hearth.services.posts import POST_LOAD
 from hearth.services.status_data import PostData
 from hearth.services.visibility import not_blocked, not_muted, visible_to
+from hearth.storage.db import core_execute
 from hearth.storage.models import Account, Follow, Id, Post, PostTag
 
 Original = aliased(Post)
@@ -56,10 +57,11 @@ def _home_rules(viewer: Account | _ViewerParam):  # noqa: ANN202 - SQL clauses
 
 @functools.cache
 def _home_by_ids():  # noqa: ANN202 - a Select
-    """The home rules on given post ids (`ids`, for `viewer_id`), newest first, loaded for rendering."""
+    """The home rules on given post ids (`ids`, for `viewer_id`), newest first, the first `n` that
+    pass, loaded for rendering."""
     _, rules = _home_rules(_ViewerParam())
     return (select(Post).where(Post.id.in_(bindparam("ids", expanding=True)), *rules).options(*POST_LOAD)
-            .order_by(Post.id.desc()))
+            .order_by(Post.id.desc()).limit(bindparam("n")))
 
 
 @functools.cache
@@ -67,7 +69,7 @@ def _home_data_by_ids():  # noqa: ANN202 - a Select
     """`_home_by_ids` read as `PostData` rows (posts joined to their authors, no ORM objects)."""
     _, rules = _home_rules(_ViewerParam())
     return (status_data.select_data().where(Post.id.in_(bindparam("ids", expanding=True)), *rules)
-            .order_by(Post.id.desc()))
+            .order_by(Post.id.desc()).limit(bindparam("n")))
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ async def _posts(db: AsyncSession, q, params: dict | None = None) -> list:  # no
 
 
 async def _data(db: AsyncSession, q, params: dict | None = None) -> list:  # noqa: ANN001 - a Select
-    return await status_data.from_rows(db, (await db.execute(q, params)).all())
+    return await status_data.from_rows(db, (await core_execute(db, q, params)).all())
 
 
 _ORM = _Shape(_home_by_ids, lambda: select(Post).options(*POST_LOAD), _posts)
@@ -110,7 +112,8 @@ async def home_data(db: AsyncSession, viewer: Account, page: Page) -> list[PostD
 
 async def _home(db: AsyncSession, viewer: Account, page: Page, shape: _Shape) -> list:
     if page.min_id is None:
-        authors = [viewer.id, *await db.scalars(_FOLLOWED, {"viewer_id": viewer.id, "n": SEEK_AUTHORS_MAX})]
+        followed = await core_execute(db, _FOLLOWED, {"viewer_id": viewer.id, "n": SEEK_AUTHORS_MAX})
+        authors = [viewer.id, *followed.scalars()]
         if len(authors) <= SEEK_AUTHORS_MAX:
             return await _home_seek(db, viewer.id, authors, page, shape)
     followed, rules = _home_rules(viewer)
@@ -124,7 +127,9 @@ async def _home_seek(db: AsyncSession, viewer_id: int, authors: list[int], page:
     while True:
         ids = await newest_ids(db, authors, batch, below=below, above=page.since_id)
         if ids:
-            posts += await shape.fetch(db, shape.by_ids(), {"viewer_id": viewer_id, "ids": ids})
+            # The batch is two pages of ids; only the rows the page still needs are read.
+            params = {"viewer_id": viewer_id, "ids": ids, "n": page.limit - len(posts)}
+            posts += await shape.fetch(db, shape.by_ids(), params)
         if len(posts) >= page.limit or len(ids) < batch:
             return posts[:page.limit]
         below = ids[-1]
@@ -137,7 +142,8 @@ async def newest_ids(db: AsyncSession, authors: list[int], limit: int, below: in
     if db.bind is not None and db.bind.dialect.name == "postgresql":
         return await _newest_ids_lateral(db, authors, limit, below, above)
     q = _newest_ids(below is not None, above is not None)
-    return list(await db.scalars(q, {"authors": authors, "n": limit, "below": below, "above": above}))
+    params = {"authors": authors, "n": limit, "below": below, "above": above}
+    return list((await core_execute(db, q, params)).scalars())
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, and_, bindparam, column, func, literal, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from hearth.storage.db import core_execute
 from hearth.storage.models import ACTION_VERBS_SQL, Account, Block, EventRow, Favourite, Follow, Mute, Post
 
 Original = aliased(Post)
@@ -177,7 +178,7 @@ async def viewer_context(db: AsyncSession, viewer_id: int, now: datetime, window
     """Follows, blocks (both ways), mutes and dismissed accounts in one round trip."""
     ctx = ViewerContext(viewer_id, now, window_start, watermark)
     follows: list[tuple[int, int]] = []
-    for kind, account_id, follow_id in await db.execute(_VIEWER_CONTEXT, {"viewer_id": viewer_id}):
+    for kind, account_id, follow_id in await core_execute(db, _VIEWER_CONTEXT, {"viewer_id": viewer_id}):
         if kind == "f":
             ctx.following.add(int(account_id))
             follows.append((int(follow_id), int(account_id)))
@@ -222,13 +223,13 @@ async def latest_action(db: AsyncSession, viewer_id: int) -> int:
     like, hide, ...): per-viewer caches keyed by it are recomputed as soon as the viewer acts,
     in every worker. One backward seek on the partial index of actions (the constant clause
     lets SQLite use it; the viewer's impressions are many and would otherwise be walked)."""
-    return int(await db.scalar(_LATEST_ACTION, {"viewer_id": viewer_id}) or 0)
+    return int((await core_execute(db, _LATEST_ACTION, {"viewer_id": viewer_id})).scalar() or 0)
 
 
 async def actions_since(db: AsyncSession, viewer_id: int, after_id: int, limit: int) -> list[tuple[str, str, int]]:
     """The viewer's actions (verb, target kind, target id) after event `after_id`, oldest first,
     at most `limit` (on the partial index of actions, as `latest_action`)."""
-    rows = await db.execute(_ACTIONS_SINCE, {"viewer_id": viewer_id, "after_id": after_id, "n": limit})
+    rows = await core_execute(db, _ACTIONS_SINCE, {"viewer_id": viewer_id, "after_id": after_id, "n": limit})
     return [(str(v), str(k), int(t)) for v, k, t in rows]
 
 
@@ -267,7 +268,7 @@ async def usernames(db: AsyncSession, account_ids: Iterable[int]) -> dict[int, s
     ids = list(set(account_ids))
     if not ids:
         return {}
-    return {i: u for i, u in await db.execute(_USERNAMES, {"ids": ids})}
+    return {i: u for i, u in await core_execute(db, _USERNAMES, {"ids": ids})}
 
 
 # ---- post sources ------------------------------------------------------------------------------

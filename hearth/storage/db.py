@@ -14,8 +14,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Executable, create_engine, event
+from sqlalchemy.engine import Engine, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
@@ -67,6 +67,15 @@ async def begin_write(db: AsyncSession) -> None:
     if db.in_transaction():
         await db.commit()
     _WRITE_INTENT.set(True)
+
+
+async def core_execute(db: AsyncSession, statement: Executable, params: dict | None = None) -> Result:
+    """A Core statement (plain columns, no ORM entities) on the session's connection, past the
+    ORM's execution layer: about 0.1 ms less a statement, which the hot reads run several of.
+    The session's pending changes are flushed first, as `db.execute` would."""
+    if db.new or db.dirty or db.deleted:
+        await db.flush()
+    return await (await db.connection()).execute(statement, params)
 
 
 def sqlite_file(url: str) -> str | None:
