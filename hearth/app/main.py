@@ -21,12 +21,13 @@ from hearth.app.ratelimit import RateLimits
 from hearth.app.request_guard import RequestGuard
 from hearth.llm.types import LLMError, LLMUnavailable
 from hearth.services.errors import RateLimited, ServiceError
+from hearth.services.event_writer import EventWriter
 from hearth.services.events import EventBuffer
 from hearth.services.shared_store import SharedStoreUnavailable
 from hearth.serving.errors import InvalidRequest
 from hearth.serving.service import ServingState
 from hearth.settings import Settings
-from hearth.storage.db import make_engine, make_sessionmaker, migrate
+from hearth.storage.db import in_memory_sqlite, make_engine, make_sessionmaker, migrate
 from hearth.storage.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger("hearth")
@@ -75,7 +76,13 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate_db:
             await asyncio.to_thread(migrate, settings.database_url)
-        flusher = asyncio.create_task(_flush_events(app))
+        # Impressions are written from a thread of their own (an in-memory database is only this
+        # engine's, so there a task on this loop writes them).
+        writer = EventWriter(app.state.events, settings.database_url, settings.sqlite_synchronous)
+        in_memory = in_memory_sqlite(settings.database_url)
+        flusher = asyncio.create_task(_flush_events(app)) if in_memory else None
+        if not in_memory:
+            writer.start()
         collector = asyncio.create_task(long_lived.collect_regularly())
         checkpointer = WalCheckpointer.for_url(settings.database_url)
         if checkpointer is not None:
@@ -91,10 +98,13 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
             await app.state.assistant.close()
             await app.state.runtimes.aclose()
             await app.state.serving.stop()
-            flusher.cancel()
+            await asyncio.to_thread(writer.stop)
+            if flusher is not None:
+                flusher.cancel()
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+                if flusher is not None:
+                    await flusher
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
             await app.state.events.flush()
