@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearth.events import VERB_INDEX
 from hearth.storage.db import begin_write
+from hearth.storage.event_rows import insert_events
 from hearth.storage.models import EventRow, utcnow
 
 
@@ -62,8 +62,7 @@ class EventBuffer:
         try:
             async with (sessionmaker or self.sessionmaker)() as db:
                 await begin_write(db)  # takes its turn for SQLite's write lock like any writer
-                # Core, not the ORM's bulk path: the rows are plain dicts already (a fifth less CPU)
-                await db.execute(_INSERT, rows)
+                await insert_events(db, rows)  # one driver call (SQLAlchemy's executemany: 4x the CPU)
                 await db.commit()
         except Exception:
             with self._guard:
@@ -71,5 +70,3 @@ class EventBuffer:
             raise
         return len(rows)
 
-
-_INSERT = insert(EventRow.__table__)

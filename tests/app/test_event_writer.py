@@ -117,3 +117,40 @@ async def test_the_served_app_writes_impressions_without_being_asked(db_url, tmp
     async with make_sessionmaker(engine)() as db:
         assert await db.scalar(select(func.count()).select_from(EventRow).where(EventRow.verb == "impression")) == 3
     await engine.dispose()
+
+
+async def test_buffered_rows_read_back_as_rows_written_through_the_orm(db_url):
+    """The driver-level insert stores what the ORM would: the same time (to the microsecond, as
+    UTC), value and context, in the same stored form."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import text
+
+    from hearth.services.events import record
+
+    viewer = await _viewer(db_url)
+    when = datetime(2026, 12, 7, 17, 30, 5, 120034, tzinfo=timezone(timedelta(hours=2)))  # not UTC on purpose
+    on_the_second = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC)  # no microseconds to drop
+    context = {"surface": "for_you", "source": "following", "served": True, "note": "é \"quoted\""}
+    engine = make_engine(db_url)
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as db:
+        for target, ts in ((1, when), (2, on_the_second)):
+            record(db, viewer, "impression", "item", target, value=0.5, context=context, ts=ts)
+        await db.commit()
+    buffer = EventBuffer(sessionmaker)
+    for target, ts in ((11, when), (12, on_the_second)):
+        buffer.add(viewer, "impression", "item", target, value=0.5, context=context)
+        buffer.rows[-1]["ts"] = ts
+    assert await buffer.flush() == 2
+    async with sessionmaker() as db:
+        got = {r.target_id: r for r in (await db.scalars(select(EventRow))).all()}
+        stored = dict((await db.execute(text("SELECT target_id, CAST(ts AS TEXT) FROM events"))).all())
+    await engine.dispose()
+    for orm, fast in ((1, 11), (2, 12)):
+        a, b = got[orm], got[fast]
+        assert (a.account_id, a.verb, a.target_kind, a.value, a.context) == (
+            b.account_id, b.verb, b.target_kind, b.value, b.context)
+        assert a.ts == b.ts and a.ts.tzinfo is not None
+        assert stored[orm] == stored[fast]
+    assert got[11].ts == when and got[12].ts == on_the_second
