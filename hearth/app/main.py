@@ -27,7 +27,7 @@ from hearth.services.shared_store import SharedStoreUnavailable
 from hearth.serving.errors import InvalidRequest
 from hearth.serving.service import ServingState
 from hearth.settings import Settings
-from hearth.storage.db import in_memory_sqlite, make_engine, make_sessionmaker, migrate
+from hearth.storage.db import make_engine, make_sessionmaker, migrate
 from hearth.storage.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger("hearth")
@@ -76,13 +76,8 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate_db:
             await asyncio.to_thread(migrate, settings.database_url)
-        # Impressions are written from a thread of their own (an in-memory database is only this
-        # engine's, so there a task on this loop writes them).
         writer = EventWriter(app.state.events, settings.database_url, settings.sqlite_synchronous)
-        in_memory = in_memory_sqlite(settings.database_url)
-        flusher = asyncio.create_task(_flush_events(app)) if in_memory else None
-        if not in_memory:
-            writer.start()
+        writer.start()  # impressions are written from a thread of their own
         collector = asyncio.create_task(long_lived.collect_regularly())
         checkpointer = WalCheckpointer.for_url(settings.database_url)
         if checkpointer is not None:
@@ -99,12 +94,7 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
             await app.state.runtimes.aclose()
             await app.state.serving.stop()
             await asyncio.to_thread(writer.stop)
-            if flusher is not None:
-                flusher.cancel()
             collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                if flusher is not None:
-                    await flusher
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
             await app.state.events.flush()
@@ -186,13 +176,3 @@ def create_app(settings: Settings | None = None, migrate_db: bool = True) -> Fas
     from hearth.app.openapi import install as install_openapi
     install_openapi(app)
     return app
-
-
-async def _flush_events(app: FastAPI, every: float = 1.0) -> None:
-    """Write buffered impressions once a second (and at shutdown)."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await app.state.events.flush()
-        except Exception:  # the database may be briefly unavailable; rows stay buffered
-            log.exception("could not write buffered events")

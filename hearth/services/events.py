@@ -69,4 +69,3 @@ class EventBuffer:
                 self.rows[:0] = rows
             raise
         return len(rows)
-

@@ -86,11 +86,6 @@ def sqlite_file(url: str) -> str | None:
     return None
 
 
-def in_memory_sqlite(url: str) -> bool:
-    """An in-memory SQLite database: only the engine that made it sees it."""
-    return make_url(url).get_backend_name() == "sqlite" and sqlite_file(url) is None
-
-
 def _ensure_sqlite_folder(url: str) -> None:
     path = sqlite_file(url)
     if path is not None:
